@@ -1,0 +1,3 @@
+from briefings.cli import main
+
+main()

@@ -1,0 +1,89 @@
+"""`briefings run`: one whole briefing, from the feeds and the reading list to the archive."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from briefings.cli import config_option, echo_err, load_config
+
+
+def summary(report) -> str:
+    """The run report as one paragraph a person reads."""
+    parts = []
+    if report.new_by_source:
+        per_source = ", ".join(f"{n} from {s}" for s, n in sorted(report.new_by_source.items(), key=lambda kv: -kv[1]))
+        parts.append(f"Collected {report.new_entries} new entries ({per_source}).")
+    else:
+        parts.append("Collected no new entries.")
+    if report.by_theme:
+        per_theme = ", ".join(f"{t} {n}" for t, n in sorted(report.by_theme.items(), key=lambda kv: (-kv[1], kv[0])))
+        parts.append(f"By theme: {per_theme}.")
+    parts.append(f"Left out as off-topic: {report.off_topic}.")
+    failed = report.feeds_failed
+    ok = sum(1 for f in report.feeds if f["status"] in ("ok", "not-modified"))
+    parts.append(f"Feeds: {ok} of {len(report.feeds)} fetched, {len(failed)} failed.")
+    if report.corpus_skipped:
+        parts.append(f"Skipped {len(report.corpus_skipped)} unreadable document(s) in the reading list.")
+    if report.briefing:
+        kb = report.briefing["email_html_bytes"] / 1024
+        parts.append(f"The e-mail HTML is {kb:.1f} KB.")
+    return " ".join(parts)
+
+
+def feed_line(feed: dict) -> str | None:
+    if feed["status"] in ("failed", "gone"):
+        return f"feed {feed['name']}: {feed['error']}"
+    if feed["status"] == "skipped":
+        return f"feed {feed['name']}: skipped, {feed['error']}"
+    if feed.get("moved_to"):
+        return f"feed {feed['name']}: moved permanently to {feed['moved_to']} (saved)"
+    if feed.get("warning"):
+        return f"feed {feed['name']}: {feed['warning']}"
+    return None
+
+
+@click.command()
+@config_option
+@click.option("--dry-run", is_flag=True, help="Do everything but write files and mark entries as included.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as one JSON object on stdout.")
+@click.pass_context
+def run(ctx: click.Context, config_path, dry_run: bool, as_json: bool) -> None:
+    """Collect, classify and write one briefing to the archive.
+
+    Fetches every feed in config.toml and reads the reading list, stores what is
+    new, groups it by norms theme and writes the briefing (HTML and text) and the
+    archive index to the [output] dir. A feed that fails is reported in one line
+    and the others carry on. With nothing new, no briefing is written.
+
+    Progress and the summary go to stderr; with --json the report goes to stdout.
+    Exit status: 0 on success (even with failed feeds), 2 for a bad config.
+    """
+    from briefings.pipeline import run_once
+
+    config = load_config(ctx)
+
+    def progress(result):
+        line = feed_line({"name": result.name, "status": result.status, "error": result.error,
+                          "moved_to": result.new_url, "warning": result.warning})
+        if line and not as_json:
+            echo_err(line)
+
+    report = run_once(config, dry_run=dry_run, progress=progress)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), default=str, sort_keys=True))
+    for skipped in report.corpus_skipped:
+        if not as_json:
+            echo_err(f"reading list: skipped {skipped['file']}: {skipped['reason']}")
+    if as_json:
+        return
+    if report.nothing_new:
+        echo_err("Nothing new since the last briefing: no briefing written.")
+    elif report.briefing:
+        verb = "Would write" if dry_run else "Wrote"
+        echo_err(f"{verb} {report.briefing['html']}")
+        echo_err(f"{verb} {report.briefing['text']}")
+    echo_err(summary(report))
+    sys.stderr.flush()

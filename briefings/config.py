@@ -1,0 +1,365 @@
+"""config.toml -> frozen dataclasses.
+
+Every setting is declared once, as a dataclass field with its default and one
+line of help (``metadata={"help": ...}``). The loader is generic over those
+declarations: it checks types, resolves paths against the config file's folder
+and rejects unknown keys, and every error names the file, the line and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from briefings import resources
+from briefings.errors import ConfigError
+
+ENV_VAR = "BRIEFINGS_CONFIG"
+THEME_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def _s(default: Any, help: str) -> Any:
+    """A setting: its default and one line of help, declared once."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class CorpusSettings:
+    path: Path | None = _s("sources", "Folder of .md/.txt/.html documents (the reading list); empty to disable.")
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    path: Path = _s("state/briefings.sqlite3", "SQLite file that remembers feeds, entries and briefings.")
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    dir: Path = _s("archive", "Folder the briefings and the archive index are written to.")
+    eml: bool = _s(False, "Also write every e-mail message to the archive as .eml.")
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    concurrency: int = _s(8, "Feeds fetched at the same time.")
+    per_host: int = _s(2, "Feeds fetched at the same time from one host.")
+    timeout: float = _s(15.0, "Seconds allowed per feed: connect, each read, and the whole download.")
+    max_bytes: int = _s(10_000_000, "Largest feed body accepted, in bytes; a larger one fails the feed.")
+    max_redirects: int = _s(5, "Redirects followed before a feed fails.")
+    backoff_max_hours: float = _s(24.0, "Longest wait before a failing feed is tried again.")
+
+
+@dataclass(frozen=True)
+class BriefingSettings:
+    title: str = _s("Cyber Norms Briefing", "Title of every briefing.")
+    include_off_topic: bool = _s(False, "Also list entries that match no theme, in an 'Other' section.")
+    max_per_theme: int = _s(8, "Entries shown per theme in the e-mail; the web version lists all.")
+    excerpt_sentences: int = _s(3, "Sentences in each entry's excerpt.")
+    footer: str = _s("", "Contact or unsubscribe line printed at the foot of every briefing.")
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    templates: Path | None = _s("", "Folder of your own templates; each file there replaces the shipped one of that name.")
+
+
+@dataclass(frozen=True)
+class ClassifySettings:
+    threshold: float = _s(1.0, "Score a theme needs to be an entry's primary theme; below it for all: off-topic.")
+    secondary_share: float = _s(0.5, "Share of the primary's score a theme needs to be a secondary theme.")
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Theme:
+    id: str
+    name: str
+    description: str
+    terms: tuple[str, ...]
+    weights: dict[str, float] = field(default_factory=dict)
+    negative: tuple[str, ...] = ()
+
+
+# table name -> settings class; the order is the order of the docs.
+SECTIONS: dict[str, type] = {
+    "corpus": CorpusSettings,
+    "state": StateSettings,
+    "output": OutputSettings,
+    "fetch": FetchSettings,
+    "briefing": BriefingSettings,
+    "render": RenderSettings,
+    "classify": ClassifySettings,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    corpus: CorpusSettings
+    state: StateSettings
+    output: OutputSettings
+    fetch: FetchSettings
+    briefing: BriefingSettings
+    render: RenderSettings
+    classify: ClassifySettings
+    feeds: tuple[FeedConfig, ...]
+    themes: tuple[Theme, ...]
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    def theme(self, theme_id: str) -> Theme | None:
+        return next((t for t in self.themes if t.id == theme_id), None)
+
+
+def settings_reference() -> list[tuple[str, str, Any, str]]:
+    """(table, key, default, help) for every setting: for `briefings check` and the docs."""
+    rows = []
+    for table, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            rows.append((table, f.name, default, f.metadata.get("help", "")))
+    return rows
+
+
+def default_path() -> Path:
+    env = os.environ.get(ENV_VAR)
+    return Path(env) if env else Path("config.toml")
+
+
+class _Locator:
+    """Finds the line of a key in the TOML text, for error messages."""
+
+    HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?")
+    KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*=""")
+
+    def __init__(self, text: str):
+        self.lines = text.splitlines()
+
+    def line(self, table: str | None, key: str | None = None, index: int | None = None) -> int | None:
+        current, seen = "", -1
+        header_line = None
+        for number, raw in enumerate(self.lines, 1):
+            header = self.HEADER.match(raw)
+            if header:
+                current = header.group(1).replace('"', "").replace("'", "").strip()
+                if current == table:
+                    seen += 1
+                    if index is None or seen == index:
+                        header_line = number
+                continue
+            if key is None or current != (table or ""):
+                continue
+            if index is not None and seen != index:
+                continue
+            m = self.KEY.match(raw)
+            if m and m.group(1).strip("\"'") == key:
+                return number
+        return header_line
+
+
+def load(path: str | os.PathLike | None = None) -> Config:
+    """Read and validate a config file. Raises ConfigError naming file, line and key."""
+    cfg_path = Path(path) if path is not None else default_path()
+    if not cfg_path.is_file():
+        hint = "pass --config PATH, set BRIEFINGS_CONFIG, or run `briefings init DIR` to write a starter config"
+        raise ConfigError(f"{cfg_path}: config file not found", hint)
+    try:
+        text = cfg_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{cfg_path}: cannot read config: {exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{cfg_path}: invalid TOML: {exc}", "fix the syntax at that line") from exc
+    return from_dict(data, cfg_path.resolve(), text)
+
+
+def from_dict(data: dict, cfg_path: Path, text: str = "") -> Config:
+    loc = _Locator(text)
+    root = cfg_path.parent
+
+    def fail(message: str, table: str | None, key: str | None = None, index: int | None = None, hint=None):
+        line = loc.line(table, key, index)
+        where = f"{cfg_path}" + (f":{line}" if line else "")
+        name = ".".join(p for p in (table, key) if p)
+        raise ConfigError(f"{where}: [{table}] {key}: {message}" if key else f"{where}: [{name}]: {message}", hint)
+
+    known = set(SECTIONS) | {"feeds", "themes"}
+    for table in data:
+        if table not in known:
+            fail(f"unknown table (known: {', '.join(sorted(known))})", table)
+
+    sections = {}
+    for table, cls in SECTIONS.items():
+        raw = data.get(table, {})
+        if not isinstance(raw, dict):
+            fail("must be a table", table)
+        sections[table] = _build(cls, raw, table, root, fail)
+
+    feeds = _feeds(data.get("feeds", []), fail)
+    if "themes" in data:
+        themes = _themes(data["themes"], fail)
+    else:
+        themes = default_themes()
+    return Config(path=cfg_path, feeds=feeds, themes=themes, **sections)
+
+
+def _check_type(value: Any, annotation: Any) -> Any:
+    """Coerce value to the annotated type or raise TypeError with what was expected."""
+    text = str(annotation)
+    optional = "None" in text
+    if "Path" in text:
+        if isinstance(value, str):
+            return value
+        raise TypeError("expected a path (a string)")
+    if annotation is bool or text == "bool":
+        if isinstance(value, bool):
+            return value
+        raise TypeError("expected true or false")
+    if annotation is int or text == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise TypeError("expected a whole number")
+    if annotation is float or text == "float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise TypeError("expected a number")
+    if annotation is str or text == "str":
+        if isinstance(value, str):
+            return value
+        raise TypeError("expected a string")
+    if value is None and optional:
+        return value
+    return value
+
+
+def _build(cls: type, raw: dict, table: str, root: Path, fail) -> Any:
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in names:
+            fail(f"unknown key (known: {', '.join(sorted(names))})", table, key)
+    values = {}
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        value = raw.get(f.name, default)
+        try:
+            value = _check_type(value, hints[f.name])
+        except TypeError as exc:
+            fail(f"{exc}, got {value!r}", table, f.name)
+        if "Path" in str(hints[f.name]):
+            if value in ("", None):
+                if "None" not in str(hints[f.name]):
+                    fail("must not be empty", table, f.name)
+                value = None
+            else:
+                value = (root / Path(value).expanduser()).resolve()
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            fail(f"must not be negative, got {value!r}", table, f.name)
+        values[f.name] = value
+    return cls(**values)
+
+
+def _feeds(raw: Any, fail) -> tuple[FeedConfig, ...]:
+    if not isinstance(raw, list):
+        fail("must be an array of tables: write each feed as [[feeds]]", "feeds")
+    feeds, names = [], set()
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            fail("each feed must be a table with name and url", "feeds", index=i)
+        for key in item:
+            if key not in ("name", "url"):
+                fail("unknown key (known: name, url)", "feeds", key, index=i)
+        url = item.get("url")
+        if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
+            fail(f"must be an http(s) URL, got {url!r}", "feeds", "url", index=i)
+        name = item.get("name") or url
+        if not isinstance(name, str):
+            fail(f"expected a string, got {name!r}", "feeds", "name", index=i)
+        if name in names:
+            fail(f"duplicate feed name {name!r}", "feeds", "name", index=i, hint="give every feed its own name")
+        names.add(name)
+        feeds.append(FeedConfig(name=name, url=url))
+    return tuple(feeds)
+
+
+def _themes(raw: Any, fail) -> tuple[Theme, ...]:
+    if not isinstance(raw, dict):
+        fail("must be tables like [themes.<id>]", "themes")
+    themes = []
+    for theme_id, body in raw.items():
+        table = f"themes.{theme_id}"
+        if not THEME_ID.match(theme_id):
+            fail("theme ids are lowercase letters, digits and hyphens", table)
+        if not isinstance(body, dict):
+            fail("must be a table with name, description and terms", table)
+        for key in body:
+            if key not in ("name", "description", "terms", "weights", "negative"):
+                fail("unknown key (known: name, description, terms, weights, negative)", table, key)
+        name = body.get("name", theme_id)
+        description = body.get("description", "")
+        if not isinstance(name, str) or not name.strip():
+            fail("expected a non-empty string", table, "name")
+        if not isinstance(description, str):
+            fail("expected a string", table, "description")
+        terms = body.get("terms", [])
+        if not isinstance(terms, list) or not all(isinstance(t, str) and t.strip() for t in terms):
+            fail("expected a list of non-empty strings", table, "terms")
+        negative = body.get("negative", [])
+        if not isinstance(negative, list) or not all(isinstance(t, str) and t.strip() for t in negative):
+            fail("expected a list of non-empty strings", table, "negative")
+        weights = body.get("weights", {})
+        if not isinstance(weights, dict) or not all(
+            isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in weights.values()
+        ):
+            fail("expected a table of term = positive number", table, "weights")
+        folded = {t.strip().lower() for t in terms}
+        for term in weights:
+            if term.strip().lower() not in folded:
+                fail(f"weight given for {term!r}, which is not in terms", table, "weights")
+        themes.append(
+            Theme(
+                id=theme_id,
+                name=name.strip(),
+                description=description.strip(),
+                terms=tuple(t.strip() for t in terms),
+                weights={k.strip().lower(): float(v) for k, v in weights.items()},
+                negative=tuple(t.strip() for t in negative),
+            )
+        )
+    return tuple(themes)
+
+
+_DEFAULT_THEMES: tuple[Theme, ...] | None = None
+
+
+def default_themes() -> tuple[Theme, ...]:
+    """The shipped taxonomy (the [themes] tables of the shipped config.toml)."""
+    global _DEFAULT_THEMES
+    if _DEFAULT_THEMES is None:
+        shipped = resources.shipped_config()
+        text = shipped.read_text(encoding="utf-8")
+        loc_fail = _shipped_fail(shipped)
+        _DEFAULT_THEMES = _themes(tomllib.loads(text).get("themes", {}), loc_fail)
+    return _DEFAULT_THEMES
+
+
+def _shipped_fail(path: Path):
+    def fail(message, table, key=None, index=None, hint=None):
+        raise ConfigError(f"{path}: [{table}] {key or ''}: {message}", hint)
+
+    return fail

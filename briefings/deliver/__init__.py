@@ -1,0 +1,1 @@
+"""Delivery: to the archive on disk (disk.py)."""

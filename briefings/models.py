@@ -1,0 +1,122 @@
+"""The dataclasses that flow through the stages, nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass
+class Entry:
+    """One item from a feed or the corpus, normalized.
+
+    ``key`` is the stable identity: the feed GUID, else the link, else a hash
+    of the content. Times are timezone-aware UTC.
+    """
+
+    key: str
+    source_kind: str  # "feed" or "corpus"
+    source_name: str
+    title: str
+    link: str | None = None
+    guid: str | None = None
+    author: str | None = None
+    published: datetime | None = None
+    updated: datetime | None = None
+    summary_html: str = ""
+    content_html: str = ""
+    flags: tuple[str, ...] = ()
+    # Filled by the store:
+    id: int | None = None
+    first_seen: datetime | None = None
+    sources: list[tuple[str, str | None]] = field(default_factory=list)  # (source name, link) of every carrier
+
+
+@dataclass(frozen=True)
+class Match:
+    """One term found in one field of an entry."""
+
+    term: str
+    field: str  # "title", "summary" or "body"
+    count: int
+    weight: float
+
+
+@dataclass(frozen=True)
+class Classification:
+    theme: str | None  # primary theme id; None = off-topic
+    themes: tuple[str, ...]  # primary first, then secondary
+    scores: dict[str, float]
+    evidence: dict[str, tuple[Match, ...]]
+
+    @property
+    def secondary(self) -> tuple[str, ...]:
+        return self.themes[1:]
+
+
+@dataclass
+class FeedResult:
+    """What fetching one feed gave: entries, or the reason it failed."""
+
+    name: str
+    url: str
+    status: str  # "ok", "not-modified", "failed", "gone", "skipped"
+    entries: list[Entry] = field(default_factory=list)
+    error: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    new_url: str | None = None  # set when a permanent redirect moved the feed
+    title: str | None = None
+    warning: str | None = None  # a bozo feed's parse warning
+    seconds: float = 0.0
+    new: int = 0  # filled by the pipeline after storing
+
+
+@dataclass
+class CorpusResult:
+    entries: list[Entry] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+
+
+@dataclass
+class BriefingItem:
+    entry: Entry
+    classification: Classification
+    excerpt: str
+    also: list[tuple[str, str | None]] = field(default_factory=list)  # other (source, link)
+
+
+@dataclass
+class Section:
+    theme_id: str | None
+    name: str
+    description: str
+    items: list[BriefingItem]
+    hidden: int = 0  # entries beyond the per-theme limit in the e-mail
+
+
+@dataclass
+class Briefing:
+    title: str
+    slug: str
+    created: datetime
+    period_start: datetime | None
+    period_end: datetime
+    sections: list[Section]
+    off_topic: int = 0
+    id: int | None = None
+
+    @property
+    def entry_count(self) -> int:
+        return sum(len(s.items) for s in self.sections)
+
+    @property
+    def theme_counts(self) -> dict[str, int]:
+        return {s.theme_id or "off-topic": len(s.items) for s in self.sections}
+
+
+@dataclass
+class Rendered:
+    html: str
+    text: str
+    web_html: str  # the full web version, every entry listed

@@ -1,0 +1,210 @@
+"""The stages in order: collect -> store -> classify -> compose -> render -> deliver.
+
+``run_once`` walks the path once; a failure of one source is recorded in the
+report, never fatal. Nothing here prints: progress goes to a callback.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Callable
+
+from briefings.classify import Classifier
+from briefings.collect.corpus import load_corpus
+from briefings.collect.feeds import fetch_all
+from briefings.config import Config
+from briefings.models import Entry, FeedResult
+from briefings.store import Store, utcnow
+from briefings.text import html_to_text
+
+
+@dataclass
+class RunReport:
+    dry_run: bool = False
+    feeds: list[dict] = field(default_factory=list)
+    corpus_documents: int = 0
+    corpus_skipped: list[dict] = field(default_factory=list)
+    new_by_source: dict[str, int] = field(default_factory=dict)
+    new_entries: int = 0
+    pending: int = 0
+    by_theme: dict[str, int] = field(default_factory=dict)
+    off_topic: int = 0
+    briefing: dict | None = None
+    nothing_new: bool = False
+    written: list[str] = field(default_factory=list)
+
+    @property
+    def feeds_failed(self) -> list[dict]:
+        return [f for f in self.feeds if f["status"] in ("failed", "gone")]
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["feeds_failed"] = len(self.feeds_failed)
+        return data
+
+
+def entry_text(entry: Entry) -> str:
+    return html_to_text(entry.summary_html) or html_to_text(entry.content_html)
+
+
+def open_store(config: Config, *, dry_run: bool = False) -> Store:
+    """The state file; for a dry run, an in-memory copy of it, so nothing is written."""
+    if not dry_run:
+        return Store(config.state.path)
+    memory = Store(":memory:")
+    if config.state.path.exists():
+        source = sqlite3.connect(config.state.path)
+        try:
+            source.backup(memory.db)
+        finally:
+            source.close()
+        memory.migrate()
+    return memory
+
+
+def collect(
+    config: Config,
+    store: Store,
+    report: RunReport,
+    *,
+    now: datetime,
+    progress: Callable[[FeedResult], None] | None = None,
+) -> list[Entry]:
+    """Fetch the feeds and read the corpus; store what is new; return the new entries."""
+    for feed in config.feeds:
+        store.ensure_feed(feed.name, feed.url)
+    states = store.feed_states()
+    results = fetch_all(config.feeds, config.fetch, states=states, now=now, progress=progress)
+    new: list[Entry] = []
+    for result in results:
+        if result.status != "skipped":
+            store.record_feed(result, now=now, backoff_max_hours=config.fetch.backoff_max_hours)
+        added = store.add_entries(result.entries, now=now, text_of=entry_text)
+        result.new = len(added)
+        new.extend(added)
+        report.feeds.append(
+            {
+                "name": result.name,
+                "url": result.url,
+                "status": result.status,
+                "new": result.new,
+                "entries": len(result.entries),
+                "error": result.error,
+                "warning": result.warning,
+                "moved_to": result.new_url,
+                "seconds": round(result.seconds, 3),
+            }
+        )
+    corpus = load_corpus(config.corpus.path)
+    report.corpus_documents = len(corpus.entries)
+    report.corpus_skipped = [{"file": f, "reason": r} for f, r in corpus.skipped]
+    new.extend(store.add_entries(corpus.entries, now=now, text_of=entry_text))
+    report.new_entries = len(new)
+    report.new_by_source = dict(Counter(e.source_name for e in new))
+    return new
+
+
+def classify_pending(config: Config, store: Store) -> list:
+    """Classify every pending entry that has no classification yet; return all pending, classified."""
+    classifier = Classifier(config.themes, config.classify)
+    pending = store.pending()
+    todo = [(entry.id, classifier.classify(entry)) for entry, c in pending if c is None]
+    store.save_classifications(todo)
+    done = dict(todo)
+    return [(entry, c if c is not None else done[entry.id]) for entry, c in pending]
+
+
+def run_once(
+    config: Config,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    progress: Callable[[FeedResult], None] | None = None,
+) -> RunReport:
+    """One whole briefing: collect, classify, compose, render, write to the archive."""
+    from briefings.compose import compose
+    from briefings.deliver.disk import write_briefing, write_index
+    from briefings.render import render
+
+    now = now or utcnow()
+    report = RunReport(dry_run=dry_run)
+    store = open_store(config, dry_run=dry_run)
+    try:
+        if not dry_run:
+            report.written.extend(finish_unwritten(config, store))
+        collect(config, store, report, now=now, progress=progress)
+        pending = classify_pending(config, store)
+        report.pending = len(pending)
+        on_topic = [(e, c) for e, c in pending if c.theme is not None]
+        report.off_topic = len(pending) - len(on_topic)
+        report.by_theme = dict(Counter(c.theme for _, c in on_topic))
+        if not on_topic and not (config.briefing.include_off_topic and pending):
+            report.nothing_new = True
+            return report
+        last = store.last_briefing()
+        briefing, left_out = compose(
+            config, pending, now=now, since=last["created"] if last else None, slug_taken=store.slug_taken
+        )
+        rendered = render(briefing, config)
+        html_path, text_path = _paths(config, briefing.slug)
+        report.briefing = {
+            "title": briefing.title,
+            "slug": briefing.slug,
+            "entries": briefing.entry_count,
+            "themes": briefing.theme_counts,
+            "html": str(html_path),
+            "text": str(text_path),
+            "email_html_bytes": len(rendered.html.encode("utf-8")),
+        }
+        # The briefing is stored (its entries settled) before any file is written:
+        # if writing fails, the next run writes it from the store, and nothing is lost or repeated.
+        briefing_id = store.save_briefing(briefing, html=rendered.html, text=rendered.text, left_out=left_out)
+        report.briefing["id"] = briefing_id
+        if not dry_run:
+            write_briefing(config.output.dir, briefing.slug, rendered.web_html, rendered.text)
+            store.set_briefing_paths(briefing_id, str(html_path), str(text_path))
+            report.written += [str(html_path), str(text_path)]
+            report.written.append(str(write_index(config, store.briefings())))
+        return report
+    finally:
+        store.close()
+
+
+def _paths(config: Config, slug: str):
+    from briefings.deliver.disk import briefing_paths
+
+    return briefing_paths(config.output.dir, slug)
+
+
+def finish_unwritten(config: Config, store: Store) -> list[str]:
+    """Write the files of briefings stored but not yet written (a crash between the two)."""
+    from briefings.deliver.disk import write_briefing, write_index
+
+    rows = store.db.execute("SELECT id, slug FROM briefings WHERE html_path IS NULL ORDER BY id").fetchall()
+    written: list[str] = []
+    for row in rows:
+        web_html, text = rebuild_briefing(config, store, row["id"])
+        html_path, text_path = write_briefing(config.output.dir, row["slug"], web_html, text)
+        store.set_briefing_paths(row["id"], str(html_path), str(text_path))
+        written += [str(html_path), str(text_path)]
+    if rows:
+        written.append(str(write_index(config, store.briefings())))
+    return written
+
+
+def rebuild_briefing(config: Config, store: Store, briefing_id: int) -> tuple[str, str]:
+    """The web HTML and the text of a stored briefing, rendered again from its entries."""
+    from briefings.compose import compose
+    from briefings.render import render
+
+    row = store.db.execute("SELECT * FROM briefings WHERE id = ?", (briefing_id,)).fetchone()
+    entries = [(e, c) for e, c in store.entries_of_briefing(briefing_id) if c is not None]
+    created = datetime.fromisoformat(row["created"])
+    since = datetime.fromisoformat(row["period_start"]) if row["period_start"] else None
+    briefing, _ = compose(config, entries, now=created, since=since)
+    briefing.slug, briefing.title, briefing.off_topic, briefing.id = row["slug"], row["title"], row["off_topic"], row["id"]
+    rendered = render(briefing, config)
+    return rendered.web_html, row["text"] or rendered.text

@@ -1,0 +1,153 @@
+"""Briefing -> HTML (Jinja2, then premailer to inline the CSS) and plain text.
+
+No feed HTML reaches a template unsanitized: titles and excerpts are plain
+text (escaped by Jinja2's autoescape), links are kept only for http, https and
+mailto, and the one HTML field shown (the full summary in the web version) has
+passed nh3's allowlist first.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import jinja2
+import nh3
+from markupsafe import Markup
+
+from briefings import __version__, resources
+from briefings.config import Config
+from briefings.models import Briefing, Rendered
+
+SAFE_SCHEMES = {"http", "https", "mailto"}
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "dd", "dl", "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6",
+    "hr", "i", "li", "ol", "p", "pre", "q", "s", "small", "strong", "sub", "sup", "table", "tbody", "td",
+    "tfoot", "th", "thead", "tr", "u", "ul",
+}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan"}}
+
+
+def sanitize(markup: str | None) -> Markup:
+    """Feed HTML through an allowlist: no script, style, event handler, form, frame or image."""
+    if not markup:
+        return Markup("")
+    clean = nh3.clean(
+        markup,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=SAFE_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
+    return Markup(clean)
+
+
+def safe_url(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        scheme = urlsplit(url.strip()).scheme.lower()
+    except ValueError:
+        return None
+    return url.strip() if scheme in SAFE_SCHEMES else None
+
+
+def environment(config: Config | None = None) -> jinja2.Environment:
+    """Templates from the user's [render] templates folder first, file by file, then the shipped ones."""
+    folders: list[Path] = []
+    if config is not None and config.render.templates is not None:
+        folders.append(config.render.templates)
+    folders.append(resources.templates_dir())
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(f) for f in folders]),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2"), default=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["date"] = lambda d, fmt="%d %B %Y": d.strftime(fmt).lstrip("0") if d else ""
+    env.filters["safe_url"] = safe_url
+    return env
+
+
+@dataclass
+class _View:
+    """The briefing as the templates see it."""
+
+    briefing: Briefing
+    themes: dict[str, str]
+    limit: int | None
+
+    def sections(self):
+        for section in self.briefing.sections:
+            shown = section.items if self.limit is None else section.items[: self.limit]
+            yield {
+                "id": section.theme_id or "other",
+                "name": section.name,
+                "description": section.description,
+                "count": len(section.items),
+                "hidden": len(section.items) - len(shown),
+                "items": [self._item(item) for item in shown],
+            }
+
+    def _item(self, item):
+        entry = item.entry
+        return {
+            "id": entry.id,
+            "title": entry.title,
+            "link": safe_url(entry.link),
+            "source": entry.source_name,
+            "author": entry.author,
+            "date": entry.published or entry.first_seen,
+            "date_estimated": "date-estimated" in entry.flags,
+            "excerpt": item.excerpt,
+            "summary": sanitize(entry.summary_html or entry.content_html),
+            "tags": [{"id": t, "name": self.themes.get(t, t)} for t in item.classification.secondary],
+            "also": [{"source": s, "link": safe_url(link)} for s, link in item.also],
+        }
+
+
+def render(briefing: Briefing, config: Config, *, generated: datetime | None = None) -> Rendered:
+    """The e-mail HTML (limited per theme, CSS inlined), the plain text, and the full web version."""
+    env = environment(config)
+    themes = {t.id: t.name for t in config.themes}
+    limit = config.briefing.max_per_theme or None
+    common = {
+        "briefing": briefing,
+        "title": briefing.title,
+        "footer": config.briefing.footer,
+        "version": __version__,
+        "generated": generated or briefing.created,
+        "glance": [
+            {"id": s.theme_id or "other", "name": s.name, "count": len(s.items)} for s in briefing.sections
+        ],
+        "total": briefing.entry_count,
+        "off_topic": briefing.off_topic,
+    }
+    email_view = _View(briefing, themes, limit)
+    web_view = _View(briefing, themes, None)
+    html = env.get_template("briefing.html.j2").render(common, sections=list(email_view.sections()), web=False)
+    web = env.get_template("briefing.html.j2").render(common, sections=list(web_view.sections()), web=True)
+    text = env.get_template("briefing.txt.j2").render(common, sections=list(email_view.sections()))
+    return Rendered(html=inline_css(html), text=text, web_html=inline_css(web))
+
+
+def inline_css(html: str) -> str:
+    """premailer with the network off; media queries stay in <style> for clients that honour them."""
+    import premailer  # imported here: only rendering pays for lxml and cssutils
+
+    logging.getLogger("CSSUTILS").setLevel(logging.CRITICAL)
+    return premailer.Premailer(
+        html,
+        allow_network=False,
+        disable_validation=True,
+        cssutils_logging_level=logging.CRITICAL,
+        remove_classes=False,
+        keep_style_tags=False,
+        strip_important=False,
+        disable_leftover_css=False,
+    ).transform(pretty_print=False)
