@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test setup system-deps bench clean
+.PHONY: run test setup system-deps bench docs clean
 
 $(BIN)/briefings: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ test: setup system-deps
 
 bench: setup
 	$(BIN)/python bench/run_all.py
+
+docs: setup
+	$(BIN)/python tools/update_readme.py
 
 clean:
 	rm -rf $(VENV) archive state .pytest_cache test-artifacts

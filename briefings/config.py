@@ -363,3 +363,14 @@ def _shipped_fail(path: Path):
         raise ConfigError(f"{path}: [{table}] {key or ''}: {message}", hint)
 
     return fail
+
+
+def settings_markdown() -> str:
+    """The configuration reference table of the README, generated from the declarations above."""
+    lines = ["| key | default | what it does |", "|---|---|---|"]
+    for table, key, default, help_text in settings_reference():
+        shown = "(empty)" if default in ("", None) else repr(default) if isinstance(default, str) else str(default)
+        if isinstance(default, bool):
+            shown = str(default).lower()
+        lines.append(f"| `[{table}] {key}` | `{shown}` | {help_text} |")
+    return "\n".join(lines)
