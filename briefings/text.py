@@ -60,6 +60,9 @@ def excerpt(text: str, count: int = 3, max_chars: int = 420, skip: str = "") -> 
     A leading sentence equal to ``skip`` (usually the title) is not repeated.
     """
     found = sentences(text)
+    # Headings ("Background", "Key points") are not sentences: skip them at the start.
+    while found and len(found[0]) < 60 and not found[0].rstrip("\"'\u201d\u2019)").endswith((".", "!", "?", ":")):
+        found = found[1:]
     if found and skip and found[0].strip().rstrip(".").lower() == skip.strip().rstrip(".").lower():
         found = found[1:]
     result = ""
