@@ -54,6 +54,7 @@ class FetchSettings:
     max_bytes: int = _s(10_000_000, "Largest feed body accepted, in bytes; a larger one fails the feed.")
     max_redirects: int = _s(5, "Redirects followed before a feed fails.")
     backoff_max_hours: float = _s(24.0, "Longest wait before a failing feed is tried again.")
+    workers: int = _s(0, "Processes that parse feeds: 0 = one per CPU core, 1 = parse in the main process.")
 
 
 @dataclass(frozen=True)

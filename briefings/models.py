@@ -26,6 +26,7 @@ class Entry:
     summary_html: str = ""
     content_html: str = ""
     flags: tuple[str, ...] = ()
+    fingerprint: str | None = None  # same-story fingerprint; computed at collect, else by the store
     # Filled by the store:
     id: int | None = None
     first_seen: datetime | None = None

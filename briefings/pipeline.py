@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from briefings.classify import Classifier
 from briefings.collect.corpus import load_corpus
 from briefings.collect.feeds import fetch_all
 from briefings.config import Config
@@ -77,27 +76,19 @@ def collect(
     for feed in config.feeds:
         store.ensure_feed(feed.name, feed.url)
     states = store.feed_states()
-    results = fetch_all(config.feeds, config.fetch, states=states, now=now, progress=progress)
+    order = {feed.name: i for i, feed in enumerate(config.feeds)}
     new: list[Entry] = []
-    for result in results:
-        if result.status != "skipped":
-            store.record_feed(result, now=now, backoff_max_hours=config.fetch.backoff_max_hours)
-        added = store.add_entries(result.entries, now=now, text_of=entry_text)
-        result.new = len(added)
-        new.extend(added)
-        report.feeds.append(
-            {
-                "name": result.name,
-                "url": result.url,
-                "status": result.status,
-                "new": result.new,
-                "entries": len(result.entries),
-                "error": result.error,
-                "warning": result.warning,
-                "moved_to": result.new_url,
-                "seconds": round(result.seconds, 3),
-            }
-        )
+    ready: dict[int, FeedResult] = {}
+    next_index = 0
+    # Results arrive in completion order; they are stored in config order, as soon as every
+    # earlier feed is in, so the same story carried by two feeds always belongs to the first.
+    for result in fetch_all(config.feeds, config.fetch, states=states, now=now):
+        ready[order[result.name]] = result
+        if progress:
+            progress(result)
+        while next_index in ready:
+            _store_result(config, store, report, ready.pop(next_index), new, now)
+            next_index += 1
     corpus = load_corpus(config.corpus.path)
     report.corpus_documents = len(corpus.entries)
     report.corpus_skipped = [{"file": f, "reason": r} for f, r in corpus.skipped]
@@ -107,8 +98,49 @@ def collect(
     return new
 
 
+def _store_result(config: Config, store: Store, report: RunReport, result: FeedResult, new: list, now) -> None:
+    if result.status != "skipped":
+        store.record_feed(result, now=now, backoff_max_hours=config.fetch.backoff_max_hours)
+    added = store.add_entries(result.entries, now=now, text_of=entry_text)
+    result.new = len(added)
+    new.extend(added)
+    report.feeds.append(
+        {
+            "name": result.name,
+            "url": result.url,
+            "status": result.status,
+            "new": result.new,
+            "entries": len(result.entries),
+            "error": result.error,
+            "warning": result.warning,
+            "moved_to": result.new_url,
+            "seconds": round(result.seconds, 3),
+        }
+    )
+    result.entries = []
+
+
+def collect_once(
+    config: Config,
+    *,
+    now: datetime | None = None,
+    progress: Callable[[FeedResult], None] | None = None,
+) -> RunReport:
+    """The collect stage alone: fetch, read the reading list, store what is new."""
+    now = now or utcnow()
+    report = RunReport()
+    store = open_store(config)
+    try:
+        collect(config, store, report, now=now, progress=progress)
+    finally:
+        store.close()
+    return report
+
+
 def classify_pending(config: Config, store: Store) -> list:
     """Classify every pending entry that has no classification yet; return all pending, classified."""
+    from briefings.classify import Classifier
+
     classifier = Classifier(config.themes, config.classify)
     pending = store.pending()
     todo = [(entry.id, classifier.classify(entry)) for entry, c in pending if c is None]

@@ -269,7 +269,7 @@ class Store:
                 ).fetchone():
                     continue
                 canon = canonical_link(entry.link)
-                fp = fingerprint(entry.title, text_of(entry))
+                fp = entry.fingerprint or fingerprint(entry.title, text_of(entry))
                 twin = None
                 if canon:
                     twin = db.execute("SELECT id FROM entries WHERE canonical_link = ?", (canon,)).fetchone()

@@ -148,6 +148,7 @@ def write_config(
     copy_corpus: bool = True,
     extra: str = "",
     themes: str | None = None,
+    fetch: str = "timeout = 5",
 ) -> Path:
     """A config.toml in folder: the shipped themes (unless given), the feeds, the shipped corpus copied in."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -161,7 +162,7 @@ def write_config(
         "[output]",
         'dir = "archive"',
         "[fetch]",
-        "timeout = 5",
+        fetch,
         "",
     ]
     for name, url in feeds:

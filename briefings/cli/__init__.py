@@ -18,6 +18,8 @@ from briefings.errors import BriefingsError
 # command name -> "module:function" (imported when the command runs)
 COMMANDS: dict[str, str] = {
     "run": "briefings.cli.run:run",
+    "collect": "briefings.cli.collect:collect",
+    "feeds": "briefings.cli.feeds:feeds",
     "check": "briefings.cli.check:check",
 }
 

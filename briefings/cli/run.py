@@ -8,6 +8,7 @@ import sys
 import click
 
 from briefings.cli import config_option, echo_err, load_config
+from briefings.cli.progress import feed_progress
 
 
 def summary(report) -> str:
@@ -33,18 +34,6 @@ def summary(report) -> str:
     return " ".join(parts)
 
 
-def feed_line(feed: dict) -> str | None:
-    if feed["status"] in ("failed", "gone"):
-        return f"feed {feed['name']}: {feed['error']}"
-    if feed["status"] == "skipped":
-        return f"feed {feed['name']}: skipped, {feed['error']}"
-    if feed.get("moved_to"):
-        return f"feed {feed['name']}: moved permanently to {feed['moved_to']} (saved)"
-    if feed.get("warning"):
-        return f"feed {feed['name']}: {feed['warning']}"
-    return None
-
-
 @click.command()
 @config_option
 @click.option("--dry-run", is_flag=True, help="Do everything but write files and mark entries as included.")
@@ -64,14 +53,8 @@ def run(ctx: click.Context, config_path, dry_run: bool, as_json: bool) -> None:
     from briefings.pipeline import run_once
 
     config = load_config(ctx)
-
-    def progress(result):
-        line = feed_line({"name": result.name, "status": result.status, "error": result.error,
-                          "moved_to": result.new_url, "warning": result.warning})
-        if line and not as_json:
-            echo_err(line)
-
-    report = run_once(config, dry_run=dry_run, progress=progress)
+    with feed_progress(len(config.feeds), quiet=as_json) as progress:
+        report = run_once(config, dry_run=dry_run, progress=progress)
     if as_json:
         click.echo(json.dumps(report.as_dict(), default=str, sort_keys=True))
     for skipped in report.corpus_skipped:

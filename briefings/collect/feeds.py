@@ -7,27 +7,27 @@ others: every failure becomes a FeedResult with a reason that says what to do.
 
 from __future__ import annotations
 
-import calendar
-import hashlib
+import multiprocessing
+import os
+import queue
 import threading
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable
-from urllib.parse import urljoin, urlsplit
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime, timezone
+from typing import Callable, Iterable, Iterator
+from urllib.parse import urlsplit
 
-import feedparser
 import httpx
 
 from briefings import USER_AGENT
+from briefings.collect.parse import Parsed, parse_feed
 from briefings.config import FeedConfig, FetchSettings
-from briefings.models import Entry, FeedResult
-from briefings.text import plain_title
+from briefings.models import FeedResult
 
 ACCEPT = "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, application/xml;q=0.8, text/xml;q=0.8, */*;q=0.1"
 PERMANENT = (301, 308)
-FUTURE_SLACK = timedelta(days=1)
 
 
 class _TooLarge(Exception):
@@ -44,42 +44,118 @@ def fetch_all(
     *,
     states: dict | None = None,
     now: datetime | None = None,
-    progress: Callable[[FeedResult], None] | None = None,
-) -> list[FeedResult]:
-    """Fetch and parse every feed, a bounded number at a time; results in the order given."""
+) -> Iterator[FeedResult]:
+    """Fetch and parse every feed; yield each result as it is ready (completion order).
+
+    Downloads run in a bounded thread pool, at most ``per_host`` at once per
+    host. Parsing is CPU-bound, so with several feeds to parse it runs in
+    worker processes (one per core), started only once a feed needs parsing:
+    a run where every feed answers 304 starts none.
+    """
     feeds = list(feeds)
     states = states or {}
     now = now or datetime.now(timezone.utc)
     host_limits: dict[str, threading.Semaphore] = defaultdict(lambda: threading.Semaphore(max(1, settings.per_host)))
     lock = threading.Lock()
+    done: queue.Queue[FeedResult] = queue.Queue()
+    parser = _Parser(settings.workers if len(feeds) >= 4 else 1)
     timeout = httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0))
     limits = httpx.Limits(max_connections=max(1, settings.concurrency), max_keepalive_connections=max(1, settings.concurrency))
     headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"}
 
-    with httpx.Client(
-        headers=headers, timeout=timeout, limits=limits, follow_redirects=True, max_redirects=settings.max_redirects
-    ) as client:
-
-        def one(feed: FeedConfig) -> FeedResult:
+    def one(client: httpx.Client, feed: FeedConfig) -> None:
+        try:
             state = states.get(feed.name)
             url = feed.url
             if state is not None and state["url"] and state["moved_to"]:
                 url = state["url"]
             skip = _skip_reason(state, now)
             if skip:
-                result = FeedResult(name=feed.name, url=url, status="skipped", error=skip)
+                done.put(FeedResult(name=feed.name, url=url, status="skipped", error=skip))
+                return
+            with lock:
+                sem = host_limits[urlsplit(url).hostname or ""]
+            with sem:
+                result, parse_args = fetch_one(client, feed.name, url, settings, state=state, now=now)
+            if parse_args is None:
+                done.put(result)
             else:
-                with lock:
-                    sem = host_limits[urlsplit(url).hostname or ""]
-                with sem:
-                    result = fetch_one(client, feed.name, url, settings, state=state, now=now)
-            if progress:
-                progress(result)
-            return result
+                parser.submit(result, parse_args, done.put)
+        except Exception as exc:  # a bug must cost one feed, never the run
+            done.put(FeedResult(name=feed.name, url=feed.url, status="failed", error=f"internal error: {exc!r}"))
 
-        workers = max(1, min(settings.concurrency, len(feeds) or 1))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
-            return list(pool.map(one, feeds))
+    try:
+        with httpx.Client(
+            headers=headers, timeout=timeout, limits=limits, follow_redirects=True, max_redirects=settings.max_redirects
+        ) as client:
+            workers = max(1, min(settings.concurrency, len(feeds) or 1))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
+                for feed in feeds:
+                    pool.submit(one, client, feed)
+                for _ in feeds:
+                    yield done.get()
+    finally:
+        parser.close()
+
+
+class _Parser:
+    """Parses feed bodies in worker processes, or in the calling thread when workers <= 1."""
+
+    def __init__(self, workers: int):
+        self.workers = workers if workers > 0 else (os.cpu_count() or 1)
+        self.pool = None
+        self.lock = threading.Lock()
+
+    def _pool(self):
+        with self.lock:
+            if self.pool is None and self.workers > 1:
+                # forkserver: the workers do not inherit this process's threads and locks.
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(["briefings.collect.parse"])
+                self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            return self.pool
+
+    def submit(self, result: FeedResult, args: tuple, deliver: Callable[[FeedResult], None]) -> None:
+        started = time.monotonic()
+        pool = self._pool()
+        if pool is not None:
+            try:
+                future = pool.submit(parse_feed, *args)
+            except (BrokenProcessPool, RuntimeError):
+                pass
+            else:
+                def finished(f):
+                    try:
+                        _apply(result, f.result())
+                    except Exception as exc:
+                        result.status, result.error = "failed", f"the parser failed on this feed ({exc!r})"
+                    result.seconds += time.monotonic() - started
+                    deliver(result)
+
+                future.add_done_callback(finished)
+                return
+        try:
+            _apply(result, parse_feed(*args))
+        except Exception as exc:
+            result.status, result.error = "failed", f"the parser failed on this feed ({exc!r})"
+        result.seconds += time.monotonic() - started
+        deliver(result)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _apply(result: FeedResult, parsed: Parsed) -> None:
+    if not parsed.ok:
+        result.status = "failed"
+        result.error = f"{parsed.reason}: check that the URL is the feed, not its web page"
+        result.etag = result.last_modified = None
+        return
+    result.status = "ok"
+    result.title = parsed.title
+    result.warning = parsed.warning
+    result.entries = parsed.entries
 
 
 def _skip_reason(state, now: datetime) -> str | None:
@@ -105,8 +181,10 @@ def fetch_one(
     *,
     state=None,
     now: datetime | None = None,
-) -> FeedResult:
+) -> tuple[FeedResult, tuple | None]:
+    """Download one feed. Returns its result and, when there is a body to parse, the parse_feed arguments."""
     now = now or datetime.now(timezone.utc)
+    parse_args = None
     started = time.monotonic()
     result = FeedResult(name=name, url=url, status="failed")
     request_headers = {}
@@ -132,9 +210,9 @@ def fetch_one(
     except (httpx.HTTPError, OSError, ValueError) as exc:
         result.error = f"{type(exc).__name__}: {exc or 'connection failed'}: check the URL or try again later"
     else:
-        _interpret(result, response, body, now)
+        parse_args = _interpret(result, response, body, now)
     result.seconds = time.monotonic() - started
-    return result
+    return result, parse_args
 
 
 def _get(client, url, request_headers, settings, started) -> tuple[httpx.Response, bytes]:
@@ -161,93 +239,41 @@ def _connect_reason(url: str, exc: Exception) -> str:
     return f"cannot connect to {host} ({text or type(exc).__name__}): check the URL or the network"
 
 
-def _interpret(result: FeedResult, response: httpx.Response, body: bytes, now: datetime) -> None:
+def _interpret(result: FeedResult, response: httpx.Response, body: bytes, now: datetime) -> tuple | None:
+    """Status, validators and redirects from the response; the parse_feed arguments when there is a feed to parse."""
     final_url = str(response.url)
     if response.history and all(r.status_code in PERMANENT for r in response.history):
         result.new_url = final_url
     if response.status_code == 304:
         result.status = "not-modified"
-        return
+        return None
     if response.status_code == 410:
         result.status = "gone"
         result.error = "410 Gone: the feed was removed; it is disabled until its URL changes"
-        return
+        return None
     if response.status_code >= 400:
         phrase = response.reason_phrase or ""
         hint = "check the URL" if response.status_code < 500 else "the server is failing; it will be retried"
         result.error = f"HTTP {response.status_code} {phrase}".rstrip() + f": {hint}"
-        return
+        return None
     if not body.strip():
         result.error = "empty response: the server sent no feed"
-        return
-    parsed = feedparser.parse(
-        body,
-        response_headers={k.lower(): v for k, v in response.headers.items() if k.lower() != "content-encoding"}
-        | {"content-location": final_url},
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
-    if not parsed.get("version") and not parsed.entries:
-        kind = response.headers.get("content-type", "unknown type").split(";")[0]
-        why = str(parsed.get("bozo_exception") or "")[:120]
-        result.error = f"not a feed ({kind}{': ' + why if why else ''}): check that the URL is the feed, not its web page"
-        return
-    result.status = "ok"
+        return None
     result.etag = response.headers.get("etag")
     result.last_modified = response.headers.get("last-modified")
-    result.title = plain_title(parsed.feed.get("title")) or None
-    if parsed.get("bozo"):
-        result.warning = f"feed is not well-formed, kept what parsed: {str(parsed.get('bozo_exception'))[:160]}"
-    result.entries = [normalize(e, result.name, final_url, now) for e in parsed.entries]
+    headers = {k.lower(): v for k, v in response.headers.items() if k.lower() != "content-encoding"}
+    return (body, headers, final_url, result.name, now)
 
 
-def normalize(item, feed_name: str, base_url: str, now: datetime) -> Entry:
-    """One feedparser entry -> Entry: plain title, absolute link, UTC times."""
-    link = item.get("link")
-    if link:
-        link = urljoin(base_url, link.strip())
-    guid = (item.get("id") or "").strip() or None
-    contents = item.get("content") or []
-    content_html = "\n".join(c.get("value", "") for c in contents if c.get("value"))
-    summary_html = item.get("summary", "") or ""
-    if content_html and content_html.strip() == summary_html.strip():
-        summary_html = ""
-    title = plain_title(item.get("title")) or plain_title(summary_html)[:90] or "(untitled)"
-    flags: list[str] = []
-    # dict.get: feedparser's own get() maps a missing updated_parsed to published_parsed, with a warning.
-    updated = _when(dict.get(item, "updated_parsed"))
-    published = _when(dict.get(item, "published_parsed")) or updated
-    if published and published > now + FUTURE_SLACK:
-        published, flags = now, flags + ["future-date"]
-    if updated and updated > now + FUTURE_SLACK:
-        updated = now
-    if guid:
-        key = f"guid:{guid}" if guid.startswith(("http://", "https://", "urn:", "tag:")) else f"guid:{feed_name}:{guid}"
-    elif link:
-        key = f"link:{link}"
-    else:
-        digest = hashlib.sha256(f"{title}\n{summary_html}\n{content_html}".encode()).hexdigest()[:24]
-        key = f"hash:{feed_name}:{digest}"
-    return Entry(
-        key=key,
-        source_kind="feed",
-        source_name=feed_name,
-        title=title,
-        link=link,
-        guid=guid,
-        author=plain_title(item.get("author")) or None,
-        published=published,
-        updated=updated,
-        summary_html=summary_html,
-        content_html=content_html,
-        flags=tuple(flags),
-    )
-
-
-def _when(struct) -> datetime | None:
-    if not struct:
-        return None
-    try:
-        return datetime.fromtimestamp(calendar.timegm(struct), timezone.utc)
-    except (OverflowError, ValueError, TypeError):
-        return None
+def probe(url: str, settings: FetchSettings, *, name: str = "new feed") -> FeedResult:
+    """Fetch and parse one feed now, unconditionally: used to validate a feed before it is added."""
+    timeout = httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0))
+    headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"}
+    with httpx.Client(headers=headers, timeout=timeout, follow_redirects=True, max_redirects=settings.max_redirects) as client:
+        result, parse_args = fetch_one(client, name, url, settings)
+    if parse_args is not None:
+        try:
+            _apply(result, parse_feed(*parse_args))
+        except Exception as exc:
+            result.status, result.error = "failed", f"the parser failed on this feed ({exc!r})"
+    return result

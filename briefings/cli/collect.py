@@ -1,0 +1,40 @@
+"""`briefings collect`: the collect stage alone."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from briefings.cli import config_option, echo_err, load_config
+from briefings.cli.progress import feed_progress
+
+
+@click.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object on stdout, and nothing else.")
+@click.pass_context
+def collect(ctx: click.Context, config_path, as_json: bool) -> None:
+    """Fetch the feeds and read the reading list; store what is new.
+
+    Nothing is classified or written to the archive: the next `briefings run`
+    (or the daemon) makes the briefing from what this stored. Feeds that answer
+    304 Not Modified cost no parse; failing feeds back off. On a terminal a
+    progress bar shows on stderr; each feed problem gets one line.
+    """
+    from briefings.pipeline import collect_once
+
+    config = load_config(ctx)
+    with feed_progress(len(config.feeds), quiet=as_json) as progress:
+        report = collect_once(config, progress=progress)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), default=str, sort_keys=True))
+        return
+    for skipped in report.corpus_skipped:
+        echo_err(f"reading list: skipped {skipped['file']}: {skipped['reason']}")
+    ok = sum(1 for f in report.feeds if f["status"] in ("ok", "not-modified"))
+    unchanged = sum(1 for f in report.feeds if f["status"] == "not-modified")
+    echo_err(
+        f"Collected {report.new_entries} new entries. Feeds: {ok} of {len(report.feeds)} fetched"
+        f" ({unchanged} unchanged), {len(report.feeds_failed)} failed."
+    )

@@ -1,0 +1,178 @@
+"""`briefings feeds`: list, add, remove, import and export the feeds in config.toml."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from briefings.cli import config_option, echo_err, load_config
+
+
+@click.group()
+def feeds() -> None:
+    """The feeds in config.toml: list their health, add, remove, import and export (OPML).
+
+    add, remove and import edit config.toml in place: comments and layout are kept.
+    """
+
+
+def _when(value: str | None) -> str:
+    if not value:
+        return "-"
+    return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
+
+
+@feeds.command("list")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per feed on stdout.")
+@click.pass_context
+def list_feeds(ctx: click.Context, config_path, as_json: bool) -> None:
+    """Each feed: name, URL, status, last success, entries stored, next try.
+
+    Status is the last fetch's outcome (ok, not-modified, failed, gone, or new
+    for a feed not fetched yet); a failing feed shows its last error below it.
+    """
+    from briefings.store import Store
+
+    config = load_config(ctx)
+    states, counts = {}, {}
+    if config.state.path.exists():
+        with Store(config.state.path) as store:
+            states = store.feed_states()
+            counts = store.entry_counts_by_source()
+    rows = []
+    for feed in config.feeds:
+        state = states.get(feed.name)
+        rows.append(
+            {
+                "name": feed.name,
+                "url": state["url"] if state is not None and state["moved_to"] else feed.url,
+                "status": ("disabled" if state["disabled"] else state["status"]) if state is not None and state["status"] else "new",
+                "last_success": state["last_success"] if state is not None else None,
+                "last_error": state["last_error"] if state is not None else None,
+                "consecutive_failures": state["consecutive_failures"] if state is not None else 0,
+                "next_try": state["next_try"] if state is not None else None,
+                "entries": counts.get(feed.name, 0),
+            }
+        )
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row, sort_keys=True))
+        return
+    if not rows:
+        echo_err(f"No feeds in {config.path}. Add one with `briefings feeds add URL`.")
+        return
+    width = max(len(r["name"]) for r in rows)
+    click.echo(f"{'NAME':<{width}}  {'STATUS':<12}  {'LAST SUCCESS':<16}  {'ENTRIES':>7}  {'NEXT TRY':<16}  URL")
+    for r in rows:
+        click.echo(
+            f"{r['name']:<{width}}  {r['status']:<12}  {_when(r['last_success']):<16}  {r['entries']:>7}  "
+            f"{_when(r['next_try']):<16}  {r['url']}"
+        )
+        if r["status"] in ("failed", "gone", "disabled") and r["last_error"]:
+            click.echo(f"{'':<{width}}  {r['last_error']} ({r['consecutive_failures']} failures in a row)")
+
+
+@feeds.command("add")
+@config_option
+@click.argument("url")
+@click.option("--name", help="The feed's name in briefings (default: the feed's own title).")
+@click.option("--no-check", is_flag=True, help="Add without fetching the feed first.")
+@click.pass_context
+def add_feed(ctx: click.Context, config_path, url: str, name: str | None, no_check: bool) -> None:
+    """Fetch URL once to check it is a feed, then add it to config.toml.
+
+    Without --name the feed is named by its own title. A URL or name already in
+    config.toml is refused.
+    """
+    from briefings.collect.feeds import probe
+    from briefings.errors import ConfigError
+    from briefings.feedlist import FeedEditor
+
+    config = load_config(ctx)
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"not an http(s) URL: {url}", "give the feed's full address, starting with https://")
+    editor = FeedEditor(config.path)
+    if editor.has_url(url):
+        raise ConfigError(f"{url} is already in {config.path}")
+    if name and editor.has_name(name):
+        raise ConfigError(f"a feed named {name!r} is already in {config.path}", "choose another --name")
+    title = None
+    if not no_check:
+        result = probe(url, config.fetch)
+        if result.status != "ok":
+            raise ConfigError(f"{url}: {result.error}", "or add it anyway with --no-check")
+        title = result.title
+        if result.new_url:
+            echo_err(f"{url} moved permanently to {result.new_url}: adding the new address")
+            url = result.new_url
+        echo_err(f"ok: {title or url}, {len(result.entries)} entries")
+    final = name or editor.unique_name(title or url)
+    editor.add(final, url)
+    editor.save()
+    click.echo(f"Added {final!r} to {config.path}")
+
+
+@feeds.command("remove")
+@config_option
+@click.argument("name")
+@click.pass_context
+def remove_feed(ctx: click.Context, config_path, name: str) -> None:
+    """Remove the feed called NAME from config.toml (its stored entries stay)."""
+    from briefings.errors import ConfigError
+    from briefings.feedlist import FeedEditor
+
+    config = load_config(ctx)
+    editor = FeedEditor(config.path)
+    if not editor.remove(name):
+        known = ", ".join(f.name for f in editor.feeds()) or "none"
+        raise ConfigError(f"no feed named {name!r} in {config.path}", f"feeds: {known}")
+    editor.save()
+    click.echo(f"Removed {name!r} from {config.path}")
+
+
+@feeds.command("import")
+@config_option
+@click.argument("opml", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def import_feeds(ctx: click.Context, config_path, opml: Path) -> None:
+    """Add every feed of an OPML file (a feed reader's export) to config.toml.
+
+    Feeds whose URL is already there are skipped; a name already taken gets a
+    number. Feeds are not fetched: the next collect reports any that fail.
+    """
+    from briefings.feedlist import FeedEditor, read_opml
+
+    config = load_config(ctx)
+    outlines = read_opml(opml)
+    editor = FeedEditor(config.path)
+    added = skipped = 0
+    for outline in outlines:
+        if not outline.url.startswith(("http://", "https://")) or editor.has_url(outline.url):
+            skipped += 1
+            continue
+        editor.add(editor.unique_name(outline.name), outline.url)
+        added += 1
+    if added:
+        editor.save()
+    click.echo(f"Imported {added} feeds from {opml} into {config.path}; skipped {skipped} (already there or not http).")
+
+
+@feeds.command("export")
+@config_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout.")
+@click.pass_context
+def export_feeds(ctx: click.Context, config_path, output: Path | None) -> None:
+    """Print the feeds as OPML 2.0, for any feed reader to import."""
+    from briefings.feedlist import write_opml
+
+    config = load_config(ctx)
+    text = write_opml(config.feeds, f"{config.briefing.title}: feeds")
+    if output:
+        output.write_text(text, encoding="utf-8")
+        echo_err(f"Wrote {len(config.feeds)} feeds to {output}")
+    else:
+        click.echo(text, nl=False)

@@ -1,0 +1,389 @@
+"""The collect stage against a server that misbehaves in every way the web does.
+
+Every case is a real HTTP exchange on 127.0.0.1; the state is a real SQLite file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import pty
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from briefings.models import FeedResult
+from briefings.store import Store
+from conftest import FIXTURES, fixture_feed, free_port, write_config
+
+TIMEOUT = 2  # [fetch] timeout in these tests, seconds
+NORMS_TITLES = {
+    "UN Open-Ended Working Group agrees annual progress report",
+    "Europol and partners take down a ransomware botnet",
+    "OSCE participating States test their cyber hotline",
+    "Acme launches a faster laptop with a brighter screen",
+}
+
+
+def fetch_settings(**extra) -> str:
+    settings = {"timeout": TIMEOUT, "concurrency": 16, "per_host": 16, "max_bytes": 200_000} | extra
+    return "\n".join(f"{k} = {v}" for k, v in settings.items())
+
+
+def collect_json(cli_run, cfg) -> dict:
+    result = cli_run("--config", cfg, "collect", "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def stored(cfg_dir, source: str) -> set[str]:
+    """Titles of the stories a source carried: stored under it, or as another source of a story stored first."""
+    db = sqlite3.connect(cfg_dir / "state" / "briefings.sqlite3")
+    try:
+        return {
+            row[0]
+            for row in db.execute(
+                "SELECT title FROM entries WHERE source_name = ? OR id IN"
+                " (SELECT entry_id FROM entry_sources WHERE source_name = ?)",
+                (source, source),
+            )
+        }
+    finally:
+        db.close()
+
+
+# -- handlers that misbehave ------------------------------------------------------------
+
+
+def slow_first_byte(handler):
+    time.sleep(TIMEOUT + 1.5)
+    try:
+        handler.send_response(200)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+    except OSError:
+        pass
+
+
+def one_byte_per_second(handler):
+    body = fixture_feed("norms.rss")
+    try:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/rss+xml")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        for i in range(len(body)):
+            handler.wfile.write(body[i : i + 1])
+            handler.wfile.flush()
+            time.sleep(0.5 if i < 4 else 1.0)
+    except OSError:
+        pass  # the client gave up, as it should
+
+
+class SilentServer:
+    """Accepts connections and never answers."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.conns = []
+        self.stop = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        self.sock.settimeout(0.2)
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+                self.conns.append(conn)
+            except OSError:
+                continue
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/feed.xml"
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
+        for conn in self.conns:
+            conn.close()
+        self.sock.close()
+
+
+@pytest.fixture
+def silent_server():
+    server = SilentServer()
+    yield server
+    server.close()
+
+
+def test_every_misbehaviour_is_reported_and_the_healthy_feeds_are_stored(tmp_path, feed_server, silent_server, cli_run):
+    s = feed_server
+    norms = fixture_feed("norms.rss")
+    atom = fixture_feed("news.atom")
+    broken_xml = norms.replace(b"</channel>", b"<item><title>Broken & <b>unclosed</title></channel>")
+    # Declared UTF-8 (header and XML), written in Windows-1252.
+    wrong_encoding = norms.replace(b"faster laptop", "faster laptop for the caf\u00e9".encode("cp1252")).replace(
+        b"norms.example.org", b"enc.example.org"
+    )
+    feeds = {
+        "healthy rss": s.add("/healthy.rss", norms),
+        "healthy atom": s.add("/healthy.atom", atom, content_type="application/atom+xml"),
+        "slow first byte": s.add("/slow", handler=slow_first_byte),
+        "one byte a second": s.add("/trickle", handler=one_byte_per_second),
+        "never answers": silent_server.url,
+        "server error": s.add("/500", b"oops", status=500, content_type="text/plain"),
+        "not found": s.add("/404", b"nope", status=404, content_type="text/plain"),
+        "gone": s.add("/410", b"gone", status=410, content_type="text/plain"),
+        "redirect loop": s.add("/loop-a", b"", status=302, headers={"Location": "/loop-b"}, conditional=False),
+        "gzip": s.add("/gzip.rss", norms.replace(b"nw-1", b"gz-1"), gzip=True),
+        "too large": s.add("/large.rss", norms + b"<!--" + b"x" * 300_000 + b"-->"),
+        "html page": s.add("/page.html", b"<html><head><title>Blog</title></head><body><p>Hello</p></body></html>",
+                           content_type="text/html"),
+        "invalid xml": s.add("/invalid.rss", broken_xml.replace(b"nw-1", b"bx-1")),
+        "wrong encoding": s.add("/enc.rss", wrong_encoding.replace(b"nw-1", b"we-1")),
+        "empty 200": s.add("/empty", b""),
+    }
+    s.add("/loop-b", b"", status=302, headers={"Location": "/loop-a"}, conditional=False)
+    cfg = write_config(tmp_path, list(feeds.items()), corpus=None, fetch=fetch_settings())
+
+    started = time.monotonic()
+    report = collect_json(cli_run, cfg)
+    elapsed = time.monotonic() - started
+    # Every slow case is cut at the timeout; they run side by side.
+    assert elapsed < TIMEOUT * 3, elapsed
+
+    by_name = {f["name"]: f for f in report["feeds"]}
+    assert [f["name"] for f in report["feeds"]] == list(feeds)  # reported in config order
+
+    def status(name):
+        return by_name[name]["status"], by_name[name]["error"] or ""
+
+    assert status("healthy rss") == ("ok", "")
+    assert status("healthy atom") == ("ok", "")
+    for name in ("slow first byte", "one byte a second", "never answers"):
+        st, err = status(name)
+        assert st == "failed" and err.startswith(f"timed out after {TIMEOUT} s"), (name, err)
+        assert "raise [fetch] timeout" in err
+    assert status("server error")[0] == "failed" and "HTTP 500" in status("server error")[1]
+    assert "retried" in status("server error")[1]
+    assert status("not found")[0] == "failed" and "HTTP 404" in status("not found")[1]
+    assert status("gone")[0] == "gone" and "410 Gone" in status("gone")[1]
+    assert "redirect loop" in status("redirect loop")[1]
+    assert status("gzip") == ("ok", "")
+    assert "larger than 200000 bytes" in status("too large")[1]
+    assert "not a feed (text/html" in status("html page")[1]
+    assert status("empty 200")[0] == "failed" and "empty response" in status("empty 200")[1]
+    # Bozo feeds keep what parses and say so.
+    assert status("invalid xml")[0] == "ok" and "not well-formed" in by_name["invalid xml"]["warning"]
+    assert status("wrong encoding")[0] == "ok" and by_name["wrong encoding"]["warning"]
+    assert "Acme launches a faster laptop for the caf\u00e9 with a brighter screen" in stored(tmp_path, "wrong encoding")
+
+    # Every entry of every healthy feed is stored, whatever the others did.
+    assert stored(tmp_path, "healthy rss") == NORMS_TITLES
+    assert len(stored(tmp_path, "healthy atom")) == 3
+    # gzip and the bozo feeds are the same stories under other GUIDs: kept once, with every source remembered.
+    db = sqlite3.connect(tmp_path / "state" / "briefings.sqlite3")
+    carriers = {row[0] for row in db.execute("SELECT source_name FROM entry_sources")}
+    assert {"gzip", "invalid xml", "wrong encoding"} <= carriers
+    # The gzip feed was sent compressed.
+    gz = [r for r in s.log if r.path == "/gzip.rss"][0]
+    assert "gzip" in gz.headers.get("Accept-Encoding", "")
+    # Health is stored per feed.
+    row = db.execute("SELECT consecutive_failures, last_error, disabled FROM feeds WHERE name = 'gone'").fetchone()
+    assert row[0] == 1 and "410" in row[1] and row[2] == 1
+    db.close()
+
+
+def test_gone_feed_is_not_requested_again(tmp_path, feed_server, cli_run):
+    url = feed_server.add("/410", b"", status=410)
+    cfg = write_config(tmp_path, [("gone", url)], corpus=None, fetch=fetch_settings())
+    collect_json(cli_run, cfg)
+    second = collect_json(cli_run, cfg)
+    assert feed_server.statuses("/410") == [410]
+    assert second["feeds"][0]["status"] == "skipped"
+    assert "disabled after 410 Gone" in second["feeds"][0]["error"]
+
+
+@pytest.mark.parametrize("code", [301, 308])
+def test_permanent_redirect_updates_the_stored_url(tmp_path, feed_server, cli_run, code):
+    new = feed_server.add("/new.rss", fixture_feed("norms.rss"))
+    old = feed_server.add("/old.rss", b"", status=code, headers={"Location": "/new.rss"}, conditional=False)
+    cfg = write_config(tmp_path, [("moved", old)], corpus=None, fetch=fetch_settings())
+    first = collect_json(cli_run, cfg)
+    assert first["feeds"][0]["moved_to"] == new
+    assert len(stored(tmp_path, "moved")) == 4
+    second = collect_json(cli_run, cfg)
+    # The second run goes straight to the new address, conditionally.
+    assert feed_server.statuses("/old.rss") == [code]
+    assert feed_server.statuses("/new.rss") == [200, 304]
+    assert second["feeds"][0]["status"] == "not-modified"
+    assert second["feeds"][0]["url"] == new
+
+
+def test_temporary_redirect_keeps_the_configured_url(tmp_path, feed_server, cli_run):
+    feed_server.add("/new.rss", fixture_feed("norms.rss"))
+    old = feed_server.add("/old.rss", b"", status=302, headers={"Location": "/new.rss"}, conditional=False)
+    cfg = write_config(tmp_path, [("moved", old)], corpus=None, fetch=fetch_settings())
+    assert collect_json(cli_run, cfg)["feeds"][0]["moved_to"] is None
+    collect_json(cli_run, cfg)
+    assert feed_server.statuses("/old.rss") == [302, 302]
+
+
+def test_conditional_get_costs_no_parse(tmp_path, feed_server, cli_run):
+    url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
+    cfg = write_config(tmp_path, [("norms", url)], corpus=None, fetch=fetch_settings())
+    first = collect_json(cli_run, cfg)
+    second = collect_json(cli_run, cfg)
+    assert feed_server.statuses("/norms.rss") == [200, 304]
+    request = [r for r in feed_server.log if r.path == "/norms.rss"][1]
+    assert request.headers["If-None-Match"].startswith('"')
+    assert request.headers["If-Modified-Since"].endswith("GMT")
+    assert first["feeds"][0]["entries"] == 4 and first["new_entries"] == 4
+    assert second["feeds"][0] | {"seconds": 0} == second["feeds"][0] | {"seconds": 0}
+    assert second["feeds"][0]["status"] == "not-modified"
+    assert second["feeds"][0]["entries"] == 0 and second["new_entries"] == 0
+
+
+def test_user_agent_names_briefings_version_and_url(tmp_path, feed_server, cli_run):
+    from briefings import __version__
+
+    url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
+    cfg = write_config(tmp_path, [("norms", url)], corpus=None, fetch=fetch_settings())
+    collect_json(cli_run, cfg)
+    agent = feed_server.log[0].headers["User-Agent"]
+    assert agent.startswith(f"briefings/{__version__}") and "http" in agent
+
+
+def test_per_host_limit_is_respected(tmp_path, feed_server, cli_run):
+    active, peak, lock = [0], [0], threading.Lock()
+    body = fixture_feed("norms.rss")
+
+    def counted(handler):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.3)
+        with lock:
+            active[0] -= 1
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/rss+xml")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    feeds = [(f"f{i}", feed_server.add(f"/f{i}.rss", handler=counted)) for i in range(6)]
+    cfg = write_config(tmp_path, feeds, corpus=None, fetch=fetch_settings(per_host=2, concurrency=8))
+    report = collect_json(cli_run, cfg)
+    assert all(f["status"] == "ok" for f in report["feeds"])
+    assert peak[0] == 2
+
+
+def test_failing_feed_backs_off_exponentially_and_success_resets(tmp_path):
+    now = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+    with Store(tmp_path / "s.sqlite3") as store:
+        store.ensure_feed("flaky", "http://127.0.0.1:9/flaky")
+        waits = []
+        for i in range(8):
+            store.record_feed(FeedResult("flaky", "u", "failed", error="HTTP 503"), now=now, backoff_max_hours=6)
+            row = store.feed_state("flaky")
+            waits.append((datetime.fromisoformat(row["next_try"]) - now) if row["next_try"] else timedelta(0))
+        assert row["consecutive_failures"] == 8
+        hours = [w.total_seconds() / 3600 for w in waits]
+        assert hours[0] == 0  # one failure: tried again next run
+        assert hours[1:5] == [0.5, 1, 2, 4]
+        assert hours[5:] == [6, 6, 6]  # capped
+        store.record_feed(FeedResult("flaky", "u", "ok"), now=now, backoff_max_hours=6)
+        row = store.feed_state("flaky")
+        assert row["consecutive_failures"] == 0 and row["next_try"] is None and row["last_success"]
+
+
+def test_backing_off_feed_is_skipped_with_the_reason(tmp_path, feed_server, cli_run):
+    url = feed_server.add("/503", b"", status=503)
+    cfg = write_config(tmp_path, [("flaky", url)], corpus=None, fetch=fetch_settings())
+    collect_json(cli_run, cfg)
+    collect_json(cli_run, cfg)
+    third = collect_json(cli_run, cfg)
+    assert feed_server.statuses("/503") == [503, 503]
+    assert third["feeds"][0]["status"] == "skipped"
+    assert "backing off after 2 failures" in third["feeds"][0]["error"]
+
+
+def test_entries_are_normalized(tmp_path, feed_server, cli_run):
+    future = (datetime.now(timezone.utc) + timedelta(days=30)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    rss = f"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>T</title><link>http://x.test/</link>
+<item><title>Ministers &amp; diplomats &lt;agree&gt; on &#8220;norms&#8221;</title><link>/posts/one</link>
+<guid isPermaLink="false">one</guid><pubDate>Tue, 17 Nov 2026 10:30:00 +0200</pubDate><dc:creator>A. Author</dc:creator>
+<description>&lt;p&gt;Body &lt;b&gt;kept&lt;/b&gt; as HTML.&lt;/p&gt;</description></item>
+<item><title>From the future</title><link>http://x.test/future</link><pubDate>{future}</pubDate>
+<description>Dated a month ahead.</description></item>
+<item><title>No date</title><link>http://x.test/nodate</link><description>Undated.</description></item>
+<item><title>Twice</title><guid isPermaLink="false">dup</guid><description>First copy of the same GUID.</description></item>
+<item><title>Twice</title><guid isPermaLink="false">dup</guid><description>First copy of the same GUID.</description></item>
+</channel></rss>"""
+    url = feed_server.add("/n.rss", rss)
+    cfg = write_config(tmp_path, [("n", url)], corpus=None, fetch=fetch_settings())
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    report = collect_json(cli_run, cfg)
+    assert report["new_entries"] == 4  # the repeated GUID is stored once
+    db = sqlite3.connect(tmp_path / "state" / "briefings.sqlite3")
+    db.row_factory = sqlite3.Row
+    rows = {r["title"]: r for r in db.execute("SELECT * FROM entries")}
+    one = rows["Ministers & diplomats <agree> on \u201cnorms\u201d"]
+    assert one["link"] == feed_server.url("/posts/one")  # resolved against the feed's address
+    assert one["published"] == "2026-11-17T08:30:00+00:00"
+    assert one["author"] == "A. Author"
+    assert "<b>kept</b>" in one["summary_html"]
+    assert "future-date" in rows["From the future"]["flags"]
+    assert datetime.fromisoformat(rows["From the future"]["published"]) < before + timedelta(days=1, minutes=5)
+    nodate = rows["No date"]
+    assert nodate["published"] is None and datetime.fromisoformat(nodate["first_seen"]) >= before
+
+
+def test_json_collect_is_silent_on_stderr(tmp_path, feed_server, cli_run):
+    cfg = write_config(tmp_path, [("dead", f"http://127.0.0.1:{free_port()}/x")], corpus=None, fetch=fetch_settings())
+    result = cli_run("--config", cfg, "collect", "--json")
+    assert result.stderr == ""
+    report = json.loads(result.stdout)
+    assert "connection refused" in report["feeds"][0]["error"]
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path, feed_server):
+    feeds = [(f"f{i}", feed_server.add(f"/f{i}.rss", fixture_feed("norms.rss").replace(b"nw-", f"f{i}-".encode())))
+             for i in range(3)]
+    feeds.append(("dead", f"http://127.0.0.1:{free_port()}/x"))
+    cfg = write_config(tmp_path, feeds, corpus=None, fetch=fetch_settings())
+    command = [sys.executable, "-m", "briefings", "--config", str(cfg), "collect"]
+    # stderr a terminal: the bar, then the problem line after it.
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(master)
+    tty_text = b"".join(chunks).decode("utf-8", "replace")
+    assert "Fetching feeds" in tty_text and "4/4" in tty_text
+    assert tty_text.index("4/4") < tty_text.index("feed dead: connection refused")
+    # stderr a pipe (cron, a log): no bar, the problem line only.
+    piped = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert "Fetching feeds" not in piped.stderr
+    assert "feed dead: connection refused" in piped.stderr
