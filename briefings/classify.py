@@ -1,17 +1,33 @@
 """Entries -> norms themes, with the evidence for each decision.
 
-Pure functions over the taxonomy in config. Text is prepared once per entry
-(HTML stripped, case and diacritics folded, hyphens split, plurals reduced) and
-every theme's terms are matched as whole token sequences, so
-"confidence-building measure" also matches "Confidence Building Measures".
+Two signals, both explainable:
+
+1. **Terms.** Every theme's terms are matched as whole token sequences in text
+   prepared once per entry (HTML stripped, case and diacritics folded, hyphens
+   split, plurals reduced), so "confidence-building measure" also matches
+   "Confidence Building Measures". Fields are weighted (title 3, summary 2,
+   body 1) and long fields damped, so a long document does not win every theme.
+2. **Likeness to labeled examples.** Each theme has a TF-IDF centroid built from
+   its description and terms, the reading-list documents labeled with it
+   (front matter ``themes: [...]``) and the examples file (``[classify]
+   examples``). An entry's cosine similarity to each centroid, times
+   ``[classify] similarity_weight``, is added to the term score; the evidence
+   names the words that contributed most.
+
+The primary theme is the best score at or above ``threshold``; secondary themes
+reach ``secondary_share`` of it; below the threshold everywhere: off-topic.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
 
 from briefings.config import ClassifySettings, Theme
 from briefings.models import Classification, Entry, Match
@@ -19,6 +35,17 @@ from briefings.text import html_to_text
 
 FIELD_WEIGHTS = {"title": 3.0, "summary": 2.0, "body": 1.0}
 _TOKEN = re.compile(r"[a-z0-9]+")
+SIMILARITY_FIELD = "similarity"
+# Words too common to say anything about a theme.
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have having he
+    her here hers him his how i if in into is it its itself just me more most my no nor not now of off on once only
+    or other our ours out over own same she should so some such than that the their theirs them then there these
+    they this those through to too under until up very was we were what when where which while who whom why will
+    with would you your yours said says say new one two three year week day time also may might must shall us its
+    per via within without among across upon like well many much make made use used using first last next""".split()
+)
 
 
 def fold(text: str) -> str:
@@ -52,10 +79,102 @@ class _Term:
     negative: bool
 
 
-class Classifier:
-    """Built once per taxonomy; ``classify`` is then a pure function of the text."""
+@dataclass(frozen=True)
+class Example:
+    """A labeled text: the theme it is about (None: off-topic, which teaches nothing), its title and text."""
 
-    def __init__(self, themes: tuple[Theme, ...], settings: ClassifySettings | None = None):
+    theme: str | None
+    title: str
+    text: str
+
+
+def load_examples(path: Path | None) -> list[Example]:
+    """Labeled examples from a JSON-lines file: {"theme": id, "title": ..., "text": ...} per line."""
+    if not path:
+        return []
+    from briefings.errors import ConfigError
+
+    examples = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the examples file: {exc.strerror or exc}", "check [classify] examples") from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            examples.append(Example(item.get("theme"), str(item.get("title") or ""), str(item.get("text") or "")))
+        except (ValueError, AttributeError) as exc:
+            raise ConfigError(f"{path}:{number}: not a JSON object with theme, title and text: {exc}") from exc
+    return examples
+
+
+def build_classifier(config) -> "Classifier":
+    """The classifier for a config: its themes and settings, taught by the examples file and the
+    reading-list documents labeled with themes."""
+    from briefings.collect.corpus import load_corpus
+
+    examples = load_examples(config.classify.examples)
+    if config.corpus.path:
+        for entry in load_corpus(config.corpus.path).entries:
+            text = html_to_text(entry.summary_html) + " " + html_to_text(entry.content_html)
+            examples.extend(Example(label, entry.title, text) for label in entry.labels)
+    return Classifier(config.themes, config.classify, examples)
+
+
+def content_tokens(text: str) -> list[str]:
+    return [t for t in tokens(text) if t not in STOPWORDS and len(t) > 2 and not t.isdigit()]
+
+
+class _Centroids:
+    """One TF-IDF centroid per theme, kept as an inverted index: token -> [(theme, weight)]."""
+
+    def __init__(self, docs: dict[str, list[Counter]]):
+        n_docs = sum(len(d) for d in docs.values()) or 1
+        df: Counter = Counter()
+        for theme_docs in docs.values():
+            for counts in theme_docs:
+                df.update(counts.keys())
+        self.idf = {t: math.log((1 + n_docs) / (1 + f)) + 1.0 for t, f in df.items()}
+        self.index: dict[str, list[tuple[str, float]]] = {}
+        for theme, theme_docs in docs.items():
+            centroid: Counter = Counter()
+            for counts in theme_docs:
+                for token, weight in self._vector(counts).items():
+                    centroid[token] += weight
+            norm = math.sqrt(sum(w * w for w in centroid.values())) or 1.0
+            for token, weight in centroid.items():
+                self.index.setdefault(token, []).append((theme, weight / norm))
+
+    def _vector(self, counts: Counter) -> dict[str, float]:
+        idf = self.idf
+        vector = {t: (1.0 + math.log(c)) * idf[t] for t, c in counts.items() if t in idf}
+        norm = math.sqrt(sum(w * w for w in vector.values())) or 1.0
+        return {t: w / norm for t, w in vector.items()}
+
+    def similarities(self, counts: Counter) -> tuple[dict[str, float], dict[str, list[tuple[float, str]]]]:
+        """Cosine similarity to each theme, and the tokens that gave the most of it."""
+        scores: dict[str, float] = {}
+        parts: dict[str, list[tuple[float, str]]] = {}
+        index = self.index
+        for token, weight in self._vector(counts).items():
+            for theme, centroid_weight in index.get(token, ()):
+                share = weight * centroid_weight
+                scores[theme] = scores.get(theme, 0.0) + share
+                parts.setdefault(theme, []).append((share, token))
+        return scores, parts
+
+
+class Classifier:
+    """Built once per taxonomy (and examples); ``classify`` is then a pure function of the text."""
+
+    def __init__(
+        self,
+        themes: tuple[Theme, ...],
+        settings: ClassifySettings | None = None,
+        examples: Iterable[Example] = (),
+    ):
         self.themes = themes
         self.settings = settings or ClassifySettings()
         self._index: dict[tuple[str, ...], list[_Term]] = {}
@@ -63,8 +182,18 @@ class Classifier:
         for theme in themes:
             for term in theme.terms:
                 self._add(theme.id, term, theme.weights.get(term.lower(), 1.0), False)
-            for term in theme.negative:
+            for term in (*theme.negative, *self.settings.off_topic_terms):
                 self._add(theme.id, term, 1.0, True)
+        self._centroids = None
+        if self.settings.similarity_weight > 0:
+            known = {t.id for t in themes}
+            docs: dict[str, list[Counter]] = {
+                t.id: [Counter(content_tokens(" ".join([t.name, t.description, *t.terms])))] for t in themes
+            }
+            for example in examples:
+                if example.theme in known:
+                    docs[example.theme].append(Counter(content_tokens(f"{example.title} {example.title} {example.text}")))
+            self._centroids = _Centroids(docs)
 
     def _add(self, theme_id: str, term: str, weight: float, negative: bool) -> None:
         key = tuple(tokens(term))
@@ -89,6 +218,7 @@ class Classifier:
         fields = {"title": title, "summary": html_to_text(summary), "body": html_to_text(body)}
         scores: dict[str, float] = {t.id: 0.0 for t in self.themes}
         evidence: dict[str, list[Match]] = {t.id: [] for t in self.themes}
+        bag: Counter = Counter()
         for field_name, text in fields.items():
             words = tokens(text)
             if not words:
@@ -105,6 +235,19 @@ class Classifier:
                     else:
                         scores[term.theme] += contribution
                         evidence[term.theme].append(Match(term.term, field_name, count, term.weight))
+            if self._centroids is not None:
+                repeat = 2 if field_name == "title" else 1
+                for word in words:
+                    if word not in STOPWORDS and len(word) > 2 and not word.isdigit():
+                        bag[word] += repeat
+        if self._centroids is not None and bag:
+            weight = self.settings.similarity_weight
+            similarities, parts = self._centroids.similarities(bag)
+            for theme_id, similarity in similarities.items():
+                contribution = weight * similarity
+                scores[theme_id] += contribution
+                top = ", ".join(token for _, token in sorted(parts[theme_id], reverse=True)[:5])
+                evidence[theme_id].append(Match(f"like the theme's examples ({top})", SIMILARITY_FIELD, 1, round(contribution, 4)))
         return self._decide(scores, evidence)
 
     def _decide(self, scores: dict[str, float], evidence: dict[str, list[Match]]) -> Classification:
@@ -122,9 +265,22 @@ class Classifier:
         return Classification(
             theme=primary,
             themes=themes,
-            scores={t: round(s, 4) for t, s in scores.items() if s != 0},
+            scores={t: round(s, 4) for t, s in scores.items() if round(s, 4) != 0},
             evidence={t: tuple(m) for t, m in evidence.items() if m},
         )
 
     def classify(self, entry: Entry) -> Classification:
         return self.classify_text(entry.title, entry.summary_html, entry.content_html)
+
+
+def explain(classification: Classification, theme_id: str) -> list[str]:
+    """One line per piece of evidence for a theme, strongest first."""
+    lines = []
+    for match in sorted(classification.evidence.get(theme_id, ()), key=lambda m: -abs(m.weight * FIELD_WEIGHTS.get(m.field, 1))):
+        if match.field == SIMILARITY_FIELD:
+            lines.append(f"+{match.weight:.2f}  {match.term}")
+        else:
+            sign = "-" if match.weight < 0 else "+"
+            times = f" x{match.count}" if match.count > 1 else ""
+            lines.append(f"{sign}  \"{match.term.lstrip('-')}\" in the {match.field}{times} (weight {abs(match.weight):g})")
+    return lines

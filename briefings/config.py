@@ -73,8 +73,11 @@ class RenderSettings:
 
 @dataclass(frozen=True)
 class ClassifySettings:
-    threshold: float = _s(1.0, "Score a theme needs to be an entry's primary theme; below it for all: off-topic.")
+    threshold: float = _s(4.0, "Score a theme needs to be an entry's primary theme; below it for all: off-topic.")
     secondary_share: float = _s(0.5, "Share of the primary's score a theme needs to be a secondary theme.")
+    similarity_weight: float = _s(32.0, "Weight of an entry's TF-IDF likeness to each theme's examples; 0 = terms only.")
+    off_topic_terms: list = _s([], "Terms that count against every theme: signs of product news, finance, tutorials.")
+    examples: Path | None = _s("", "JSON-lines file of labeled examples ({theme, title, text}) that teach the themes.")
 
 
 @dataclass(frozen=True)
@@ -243,6 +246,10 @@ def _check_type(value: Any, annotation: Any) -> Any:
         if isinstance(value, str):
             return value
         raise TypeError("expected a string")
+    if annotation is list or text == "list":
+        if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
+            return tuple(v.strip() for v in value)
+        raise TypeError("expected a list of non-empty strings")
     if value is None and optional:
         return value
     return value

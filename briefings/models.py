@@ -27,6 +27,7 @@ class Entry:
     content_html: str = ""
     flags: tuple[str, ...] = ()
     fingerprint: str | None = None  # same-story fingerprint; computed at collect, else by the store
+    labels: tuple[str, ...] = ()  # themes a reading-list document is labeled with (front matter), not stored
     # Filled by the store:
     id: int | None = None
     first_seen: datetime | None = None

@@ -138,15 +138,15 @@ def collect_once(
 
 
 def classify_pending(config: Config, store: Store) -> list:
-    """Classify every pending entry that has no classification yet; return all pending, classified."""
-    from briefings.classify import Classifier
+    """Classify every pending entry; return them, classified."""
+    from briefings.classify import build_classifier
 
-    classifier = Classifier(config.themes, config.classify)
+    # Every pending entry is classified again, so an edit to the themes applies to the next briefing.
+    classifier = build_classifier(config)
     pending = store.pending()
-    todo = [(entry.id, classifier.classify(entry)) for entry, c in pending if c is None]
-    store.save_classifications(todo)
-    done = dict(todo)
-    return [(entry, c if c is not None else done[entry.id]) for entry, c in pending]
+    done = [(entry.id, classifier.classify(entry)) for entry, _ in pending]
+    store.save_classifications(done)
+    return [(entry, c) for (entry, _), (_, c) in zip(pending, done)]
 
 
 def run_once(

@@ -255,6 +255,7 @@ def test_readme_first_command_with_shipped_config_offline(tmp_path):
     work.mkdir()
     shutil.copy(ROOT / "config.toml", work / "config.toml")
     shutil.copytree(ROOT / "sources", work / "sources")
+    shutil.copy(ROOT / "themes-examples.jsonl", work / "themes-examples.jsonl")
     env = {k: v for k, v in os.environ.items() if k != "BRIEFINGS_CONFIG"}
     # No route to the internet: point proxies at a closed local port so every feed fails fast, even with a network.
     closed = f"http://127.0.0.1:{free_port()}"

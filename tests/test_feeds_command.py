@@ -38,7 +38,8 @@ def test_add_names_the_feed_from_its_title_and_keeps_comments(tmp_path, feed_ser
     after = cfg.read_text(encoding="utf-8")
     # Every line of the file is still there, in order; the new table sits after the last feed.
     diff = [d for d in difflib.ndiff(before.splitlines(), after.splitlines()) if d[:1] in "+-"]
-    assert diff == ["+ ", "+ [[feeds]]", '+ name = "Norms Watch"', f'+ url = "{url}"']
+    assert sorted(diff) == sorted(["+ ", "+ [[feeds]]", '+ name = "Norms Watch"', f'+ url = "{url}"'])
+    assert f'url = "https://directionsblog.eu/feed/"\n\n[[feeds]]\nname = "Norms Watch"\nurl = "{url}"\n' in after
     config = config_module.load(cfg)
     assert config.feeds[-1].name == "Norms Watch" and config.feeds[-1].url == url
     assert len(config.themes) == 12

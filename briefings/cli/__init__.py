@@ -20,6 +20,8 @@ COMMANDS: dict[str, str] = {
     "run": "briefings.cli.run:run",
     "collect": "briefings.cli.collect:collect",
     "feeds": "briefings.cli.feeds:feeds",
+    "classify": "briefings.cli.classify:classify",
+    "themes": "briefings.cli.themes:themes",
     "check": "briefings.cli.check:check",
 }
 

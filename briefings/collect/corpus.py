@@ -78,6 +78,11 @@ def load_document(path: Path, source_name: str = "Reading list") -> Entry:
     url = meta.get("url") or meta.get("link")
     published = _as_datetime(meta.get("date")) or datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
     flags = ("date-estimated",) if meta.get("date_estimated") else ()
+    labels = meta.get("themes") or ()
+    if isinstance(labels, str):
+        labels = [labels]
+    if not isinstance(labels, (list, tuple)) or not all(isinstance(x, str) for x in labels):
+        raise ValueError("front matter themes must be a list of theme ids")
     digest = hashlib.sha256(body.encode("utf-8")).hexdigest()[:24]
     author = meta.get("author")
     if isinstance(author, list):
@@ -93,6 +98,7 @@ def load_document(path: Path, source_name: str = "Reading list") -> Entry:
         summary_html=html.escape(str(meta["summary"])) if meta.get("summary") else "",
         content_html=content_html,
         flags=flags,
+        labels=tuple(labels),
     )
 
 

@@ -1,0 +1,66 @@
+"""`briefings classify`: JSON lines in, one classification per line out (a stable interface)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from briefings.cli import config_option, load_config
+
+
+@click.command()
+@config_option
+@click.argument("source", type=click.File("r", encoding="utf-8", errors="replace"), default="-")
+@click.pass_context
+def classify(ctx: click.Context, config_path, source) -> None:
+    """Classify JSON lines from SOURCE (a file, or - for stdin) with the config's themes.
+
+    \b
+    Each input line: {"id": ..., "title": "...", "text": "..."} (text may be HTML).
+    Each output line, one per input line, in order:
+      {"id": ..., "theme": <id or null>, "themes": [<ids, primary first>],
+       "scores": {<id>: float}, "evidence": {<id>: [terms]}}
+    theme null means off-topic. A line that is not a JSON object gets
+    {"id": null, "line": N, "error": "..."} and the exit status is 1.
+    This format is stable: benchmarks and outside tools rely on it.
+    """
+    from briefings.classify import build_classifier
+
+    config = load_config(ctx)
+    classifier = build_classifier(config)
+    out = sys.stdout
+    failed = False
+    for number, line in enumerate(source, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict):
+                raise ValueError("expected a JSON object")
+            title = item.get("title") or ""
+            text = item.get("text") or ""
+            if not isinstance(title, str) or not isinstance(text, str):
+                raise ValueError("title and text must be strings")
+        except ValueError as exc:
+            failed = True
+            out.write(json.dumps({"id": None, "line": number, "error": str(exc)}) + "\n")
+            continue
+        result = classifier.classify_text(title, text)
+        out.write(
+            json.dumps(
+                {
+                    "id": item.get("id"),
+                    "theme": result.theme,
+                    "themes": list(result.themes),
+                    "scores": result.scores,
+                    "evidence": {t: sorted({m.term for m in ms}) for t, ms in result.evidence.items()},
+                },
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
+    out.flush()
+    if failed:
+        ctx.exit(1)
