@@ -7,13 +7,48 @@ import click
 from briefings.cli import config_option, echo_err, load_config
 
 
+def taxonomy_warnings(config) -> list[str]:
+    """What is legal in config.toml but probably a mistake in the taxonomy."""
+    from briefings.classify import load_examples, tokens
+
+    warnings = []
+    owners: dict[tuple[str, ...], list[str]] = {}
+    for theme in config.themes:
+        if not theme.terms:
+            warnings.append(f"theme {theme.id} has no terms: only its examples and description can classify under it")
+        for term in theme.terms:
+            key = tuple(tokens(term))
+            if theme.id not in owners.setdefault(key, []):
+                owners[key].append(theme.id)
+    for key, ids in owners.items():
+        if len(ids) > 1:
+            warnings.append(f"term {' '.join(key)!r} is listed under several themes ({', '.join(ids)}): it counts for each")
+    known = {t.id for t in config.themes}
+    unknown: dict[str, int] = {}
+    for example in load_examples(config.classify.examples):
+        if example.theme is not None and example.theme not in known:
+            unknown[example.theme] = unknown.get(example.theme, 0) + 1
+    for theme_id, count in sorted(unknown.items()):
+        warnings.append(f"{count} example(s) in {config.classify.examples} name unknown theme {theme_id!r}: they are ignored")
+    if config.corpus.path:
+        from briefings.collect.corpus import load_corpus
+
+        for entry in load_corpus(config.corpus.path).entries:
+            for label in entry.labels:
+                if label not in known:
+                    warnings.append(f"reading-list document {entry.title!r} is labeled with unknown theme {label!r}")
+    return warnings
+
+
 @click.command()
 @config_option
 @click.pass_context
 def check(ctx: click.Context, config_path) -> None:
     """Validate config.toml: syntax, keys, types, feeds and the theme taxonomy.
 
-    Exits 0 when the config is usable (warnings are printed), 2 when it is not.
+    Errors name the file, line and key, and exit 2. Warnings (a theme with no
+    terms, a term under two themes, an example or reading-list document that
+    names a theme that does not exist) are printed and exit 0.
     """
     config = load_config(ctx)
     click.echo(f"{config.path}: ok")
@@ -21,6 +56,5 @@ def check(ctx: click.Context, config_path) -> None:
     click.echo(f"  reading list: {config.corpus.path or '(none)'}")
     click.echo(f"  state file:   {config.state.path}")
     click.echo(f"  archive:      {config.output.dir}")
-    for theme in config.themes:
-        if not theme.terms:
-            echo_err(f"warning: theme {theme.id} has no terms: nothing can be classified under it")
+    for warning in taxonomy_warnings(config):
+        echo_err(f"warning: {warning}")
