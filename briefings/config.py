@@ -23,11 +23,16 @@ ENV_VAR = "BRIEFINGS_CONFIG"
 THEME_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
-def _s(default: Any, help: str) -> Any:
-    """A setting: its default and one line of help, declared once."""
+def _s(default: Any, help: str, key: str | None = None) -> Any:
+    """A setting: its default and one line of help, declared once (key: its TOML name, when not the field's)."""
+    metadata = {"help": help} | ({"key": key} if key else {})
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _key(f) -> str:
+    return f.metadata.get("key", f.name)
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,37 @@ class ClassifySettings:
 
 
 @dataclass(frozen=True)
+class SmtpSettings:
+    host: str = _s("", "SMTP server; empty: briefings are only written to the archive, not e-mailed.")
+    port: int = _s(0, "SMTP port; 0: 587 for starttls, 465 for ssl, 25 for none.")
+    security: str = _s("starttls", "starttls, ssl or none.")
+    username: str = _s("", "Login name; empty: no AUTH.")
+    password_env: str = _s("", "Name of the environment variable that holds the password (never the password itself).")
+    timeout: float = _s(30.0, "Seconds allowed for each SMTP command.")
+    sender: str = _s("", "From address, e.g. \"Norms Briefing <briefings@example.org>\".", key="from")
+    reply_to: str = _s("", "Reply-To address; empty: none.")
+    max_attempts: int = _s(5, "Tries per recipient before the delivery is reported failed.")
+    retry_minutes: float = _s(5.0, "Wait after a temporary (4xx) failure; doubles with each try, at most a day.")
+    ca_file: Path | None = _s("", "PEM file of the CA that signed the server's certificate, for a private relay; empty: the system's.")
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    subject: str = _s("", "Subject template (Jinja2); empty: the shipped subject.txt.j2 template.")
+    list_id: str = _s("", "List-Id header value, e.g. \"norms-briefing.example.org\"; empty: derived from the From domain.")
+    unsubscribe_mailto: str = _s("", "Address for List-Unsubscribe (mailto); {email} is replaced by the recipient's address.")
+    unsubscribe_url: str = _s("", "https URL for List-Unsubscribe and one-click unsubscribe (RFC 8058); {email} is replaced.")
+    send_empty: bool = _s(False, "Send a recipient a briefing with nothing on their themes (saying so) instead of nothing.")
+
+
+@dataclass(frozen=True)
+class Recipient:
+    email: str
+    name: str = ""
+    themes: tuple[str, ...] = ()  # empty: every theme
+
+
+@dataclass(frozen=True)
 class FeedConfig:
     name: str
     url: str
@@ -105,6 +141,8 @@ SECTIONS: dict[str, type] = {
     "briefing": BriefingSettings,
     "render": RenderSettings,
     "classify": ClassifySettings,
+    "smtp": SmtpSettings,
+    "email": EmailSettings,
 }
 
 
@@ -118,8 +156,16 @@ class Config:
     briefing: BriefingSettings
     render: RenderSettings
     classify: ClassifySettings
+    smtp: SmtpSettings
+    email: EmailSettings
     feeds: tuple[FeedConfig, ...]
     themes: tuple[Theme, ...]
+    recipients: tuple[Recipient, ...] = ()
+
+    @property
+    def mail_enabled(self) -> bool:
+        """E-mail goes out when [smtp] names a host and there is at least one recipient."""
+        return bool(self.smtp.host and self.recipients)
 
     @property
     def root(self) -> Path:
@@ -135,7 +181,7 @@ def settings_reference() -> list[tuple[str, str, Any, str]]:
     for table, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            rows.append((table, f.name, default, f.metadata.get("help", "")))
+            rows.append((table, _key(f), default, f.metadata.get("help", "")))
     return rows
 
 
@@ -202,7 +248,7 @@ def from_dict(data: dict, cfg_path: Path, text: str = "") -> Config:
         name = ".".join(p for p in (table, key) if p)
         raise ConfigError(f"{where}: [{table}] {key}: {message}" if key else f"{where}: [{name}]: {message}", hint)
 
-    known = set(SECTIONS) | {"feeds", "themes"}
+    known = set(SECTIONS) | {"feeds", "themes", "recipients"}
     for table in data:
         if table not in known:
             fail(f"unknown table (known: {', '.join(sorted(known))})", table)
@@ -219,7 +265,70 @@ def from_dict(data: dict, cfg_path: Path, text: str = "") -> Config:
         themes = _themes(data["themes"], fail)
     else:
         themes = default_themes()
-    return Config(path=cfg_path, feeds=feeds, themes=themes, **sections)
+    recipients = _recipients(data.get("recipients", []), {t.id for t in themes}, fail)
+    _check_mail(sections["smtp"], sections["email"], recipients, fail)
+    return Config(path=cfg_path, feeds=feeds, themes=themes, recipients=recipients, **sections)
+
+
+def _check_mail(smtp: "SmtpSettings", email: "EmailSettings", recipients, fail) -> None:
+    if smtp.security not in ("starttls", "ssl", "none"):
+        fail(f"must be starttls, ssl or none, got {smtp.security!r}", "smtp", "security")
+    if smtp.host and not smtp.sender:
+        fail("is required when [smtp] host is set", "smtp", "from", hint='e.g. from = "Norms Briefing <briefings@example.org>"')
+    for key, value in (("from", smtp.sender), ("reply_to", smtp.reply_to)):
+        if value and not _address_ok(value):
+            fail(f"not a valid e-mail address: {value!r}", "smtp", key)
+    if smtp.username and not smtp.password_env:
+        fail("is required when username is set: name the environment variable that holds the password",
+             "smtp", "password_env")
+    if email.unsubscribe_url and not email.unsubscribe_url.startswith("https://"):
+        fail("must be an https:// URL", "email", "unsubscribe_url")
+    if email.unsubscribe_mailto and not _address_ok(email.unsubscribe_mailto.replace("{email}", "x")):
+        fail(f"not a valid e-mail address: {email.unsubscribe_mailto!r}", "email", "unsubscribe_mailto")
+
+
+_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+
+
+def _address_ok(value: str) -> bool:
+    """A single address, bare or as 'Name <addr>'; no CR or LF anywhere."""
+    from email.utils import parseaddr
+
+    if "\r" in value or "\n" in value:
+        return False
+    name, addr = parseaddr(value)
+    return bool(addr) and bool(_ADDRESS.match(addr)) and (value.strip() == addr or value.strip().endswith(f"<{addr}>"))
+
+
+def _recipients(raw: Any, theme_ids: set[str], fail) -> tuple["Recipient", ...]:
+    if not isinstance(raw, list):
+        fail("must be an array of tables: write each recipient as [[recipients]]", "recipients")
+    out, seen = [], set()
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            fail("each recipient must be a table with email, name and themes", "recipients", index=i)
+        for key in item:
+            if key not in ("email", "name", "themes"):
+                fail("unknown key (known: email, name, themes)", "recipients", key, index=i)
+        email = item.get("email")
+        if not isinstance(email, str) or not _ADDRESS.match(email.strip()):
+            fail(f"not a valid e-mail address: {email!r}", "recipients", "email", index=i,
+                 hint="write the bare address, e.g. email = \"ana@example.org\", and the name in name")
+        email = email.strip()
+        if email.lower() in seen:
+            fail(f"{email} is listed twice", "recipients", "email", index=i)
+        seen.add(email.lower())
+        name = item.get("name", "")
+        if not isinstance(name, str) or "\n" in name or "\r" in name:
+            fail("expected a one-line string", "recipients", "name", index=i)
+        themes = item.get("themes", [])
+        if not isinstance(themes, list) or not all(isinstance(t, str) for t in themes):
+            fail("expected a list of theme ids", "recipients", "themes", index=i)
+        for theme in themes:
+            if theme not in theme_ids:
+                fail(f"unknown theme id {theme!r} (known: {', '.join(sorted(theme_ids))})", "recipients", "themes", index=i)
+        out.append(Recipient(email=email, name=name.strip(), themes=tuple(themes)))
+    return tuple(out)
 
 
 def _check_type(value: Any, annotation: Any) -> Any:
@@ -257,27 +366,27 @@ def _check_type(value: Any, annotation: Any) -> Any:
 
 def _build(cls: type, raw: dict, table: str, root: Path, fail) -> Any:
     hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = {_key(f) for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in names:
             fail(f"unknown key (known: {', '.join(sorted(names))})", table, key)
     values = {}
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        value = raw.get(f.name, default)
+        value = raw.get(_key(f), default)
         try:
             value = _check_type(value, hints[f.name])
         except TypeError as exc:
-            fail(f"{exc}, got {value!r}", table, f.name)
+            fail(f"{exc}, got {value!r}", table, _key(f))
         if "Path" in str(hints[f.name]):
             if value in ("", None):
                 if "None" not in str(hints[f.name]):
-                    fail("must not be empty", table, f.name)
+                    fail("must not be empty", table, _key(f))
                 value = None
             else:
                 value = (root / Path(value).expanduser()).resolve()
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-            fail(f"must not be negative, got {value!r}", table, f.name)
+            fail(f"must not be negative, got {value!r}", table, _key(f))
         values[f.name] = value
     return cls(**values)
 

@@ -34,6 +34,7 @@ class RunReport:
     briefing: dict | None = None
     nothing_new: bool = False
     written: list[str] = field(default_factory=list)
+    delivery: dict | None = None  # what the outbox sent, retried and failed
 
     @property
     def feeds_failed(self) -> list[dict]:
@@ -156,11 +157,7 @@ def run_once(
     dry_run: bool = False,
     progress: Callable[[FeedResult], None] | None = None,
 ) -> RunReport:
-    """One whole briefing: collect, classify, compose, render, write to the archive."""
-    from briefings.compose import compose
-    from briefings.deliver.disk import write_briefing, write_index
-    from briefings.render import render
-
+    """One whole briefing: collect, classify, compose, render, write to the archive, send the outbox."""
     now = now or utcnow()
     report = RunReport(dry_run=dry_run)
     store = open_store(config, dry_run=dry_run)
@@ -168,41 +165,56 @@ def run_once(
         if not dry_run:
             report.written.extend(finish_unwritten(config, store))
         collect(config, store, report, now=now, progress=progress)
-        pending = classify_pending(config, store)
-        report.pending = len(pending)
-        on_topic = [(e, c) for e, c in pending if c.theme is not None]
-        report.off_topic = len(pending) - len(on_topic)
-        report.by_theme = dict(Counter(c.theme for _, c in on_topic))
-        if not on_topic and not (config.briefing.include_off_topic and pending):
-            report.nothing_new = True
-            return report
-        last = store.last_briefing()
-        briefing, left_out = compose(
-            config, pending, now=now, since=last["created"] if last else None, slug_taken=store.slug_taken
-        )
-        rendered = render(briefing, config)
-        html_path, text_path = _paths(config, briefing.slug)
-        report.briefing = {
-            "title": briefing.title,
-            "slug": briefing.slug,
-            "entries": briefing.entry_count,
-            "themes": briefing.theme_counts,
-            "html": str(html_path),
-            "text": str(text_path),
-            "email_html_bytes": len(rendered.html.encode("utf-8")),
-        }
-        # The briefing is stored (its entries settled) before any file is written:
-        # if writing fails, the next run writes it from the store, and nothing is lost or repeated.
-        briefing_id = store.save_briefing(briefing, html=rendered.html, text=rendered.text, left_out=left_out)
-        report.briefing["id"] = briefing_id
-        if not dry_run:
-            write_briefing(config.output.dir, briefing.slug, rendered.web_html, rendered.text)
-            store.set_briefing_paths(briefing_id, str(html_path), str(text_path))
-            report.written += [str(html_path), str(text_path)]
-            report.written.append(str(write_index(config, store.briefings())))
+        make_briefing(config, store, report, now=now, dry_run=dry_run)
+        # The outbox is sent whether or not this run made a briefing: earlier deliveries may be due.
+        if not dry_run and config.mail_enabled:
+            report.delivery = send_outbox(config, store, now=now).as_dict()
         return report
     finally:
         store.close()
+
+
+def make_briefing(config: Config, store: Store, report: RunReport, *, now: datetime, dry_run: bool = False) -> None:
+    """Classify what is pending and, when anything is on topic, store, render and write a briefing."""
+    from briefings.compose import compose
+    from briefings.deliver.disk import write_briefing, write_index
+    from briefings.deliver.outbox import outbox_rows
+    from briefings.render import render
+
+    pending = classify_pending(config, store)
+    report.pending = len(pending)
+    on_topic = [(e, c) for e, c in pending if c.theme is not None]
+    report.off_topic = len(pending) - len(on_topic)
+    report.by_theme = dict(Counter(c.theme for _, c in on_topic))
+    if not on_topic and not (config.briefing.include_off_topic and pending):
+        report.nothing_new = True
+        return
+    last = store.last_briefing()
+    briefing, left_out = compose(
+        config, pending, now=now, since=last["created"] if last else None, slug_taken=store.slug_taken
+    )
+    rendered = render(briefing, config)
+    html_path, text_path = _paths(config, briefing.slug)
+    report.briefing = {
+        "title": briefing.title,
+        "slug": briefing.slug,
+        "entries": briefing.entry_count,
+        "themes": briefing.theme_counts,
+        "html": str(html_path),
+        "text": str(text_path),
+        "email_html_bytes": len(rendered.html.encode("utf-8")),
+    }
+    # The briefing and its outbox are stored (its entries settled) before any file is written or
+    # message sent: if either fails, the next run finishes it from the store; nothing is lost or repeated.
+    briefing_id = store.save_briefing(
+        briefing, html=rendered.html, text=rendered.text, left_out=left_out, deliveries=outbox_rows(config, briefing)
+    )
+    report.briefing["id"] = briefing_id
+    if not dry_run:
+        write_briefing(config.output.dir, briefing.slug, rendered.web_html, rendered.text)
+        store.set_briefing_paths(briefing_id, str(html_path), str(text_path))
+        report.written += [str(html_path), str(text_path)]
+        report.written.append(str(write_index(config, store.briefings())))
 
 
 def _paths(config: Config, slug: str):
@@ -227,10 +239,9 @@ def finish_unwritten(config: Config, store: Store) -> list[str]:
     return written
 
 
-def rebuild_briefing(config: Config, store: Store, briefing_id: int) -> tuple[str, str]:
-    """The web HTML and the text of a stored briefing, rendered again from its entries."""
+def load_briefing(config: Config, store: Store, briefing_id: int):
+    """A stored briefing, composed again from the entries it included."""
     from briefings.compose import compose
-    from briefings.render import render
 
     row = store.db.execute("SELECT * FROM briefings WHERE id = ?", (briefing_id,)).fetchone()
     entries = [(e, c) for e, c in store.entries_of_briefing(briefing_id) if c is not None]
@@ -238,5 +249,27 @@ def rebuild_briefing(config: Config, store: Store, briefing_id: int) -> tuple[st
     since = datetime.fromisoformat(row["period_start"]) if row["period_start"] else None
     briefing, _ = compose(config, entries, now=created, since=since)
     briefing.slug, briefing.title, briefing.off_topic, briefing.id = row["slug"], row["title"], row["off_topic"], row["id"]
-    rendered = render(briefing, config)
+    return briefing
+
+
+def rebuild_briefing(config: Config, store: Store, briefing_id: int) -> tuple[str, str]:
+    """The web HTML and the text of a stored briefing, rendered again from its entries."""
+    from briefings.render import render
+
+    row = store.db.execute("SELECT text FROM briefings WHERE id = ?", (briefing_id,)).fetchone()
+    rendered = render(load_briefing(config, store, briefing_id), config)
     return rendered.web_html, row["text"] or rendered.text
+
+
+def send_outbox(config: Config, store: Store, *, now: datetime | None = None, ignore_wait: bool = False):
+    """Send every pending delivery that is due (the outbox), whatever briefing it belongs to."""
+    from briefings.deliver.outbox import send_pending
+
+    return send_pending(
+        config,
+        store,
+        now=now or utcnow(),
+        load_briefing=lambda bid: load_briefing(config, store, bid),
+        ignore_wait=ignore_wait,
+        eml_dir=config.output.dir if config.output.eml else None,
+    )

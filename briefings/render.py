@@ -111,8 +111,17 @@ class _View:
         }
 
 
-def render(briefing: Briefing, config: Config, *, generated: datetime | None = None) -> Rendered:
-    """The e-mail HTML (limited per theme, CSS inlined), the plain text, and the full web version."""
+# Stands in for each recipient's unsubscribe link until the CSS is inlined: premailer runs once per
+# distinct briefing, and the personal parts are put in afterwards (see personalize).
+UNSUBSCRIBE_SENTINEL = "https://unsubscribe.briefings.invalid/"
+
+
+def render(briefing: Briefing, config: Config, *, generated: datetime | None = None, web: bool = True) -> Rendered:
+    """The e-mail HTML (limited per theme, CSS inlined), the plain text, and (web=True) the full web version.
+
+    When [email] sets an unsubscribe address, the e-mail and text carry a
+    placeholder link that ``personalize`` replaces per recipient.
+    """
     env = environment(config)
     themes = {t.id: t.name for t in config.themes}
     limit = config.briefing.max_per_theme or None
@@ -127,13 +136,43 @@ def render(briefing: Briefing, config: Config, *, generated: datetime | None = N
         ],
         "total": briefing.entry_count,
         "off_topic": briefing.off_topic,
+        "unsubscribe": None,
+    }
+    mail_common = common | {
+        "unsubscribe": UNSUBSCRIBE_SENTINEL if (config.email.unsubscribe_url or config.email.unsubscribe_mailto) else None
     }
     email_view = _View(briefing, themes, limit)
     web_view = _View(briefing, themes, None)
-    html = env.get_template("briefing.html.j2").render(common, sections=list(email_view.sections()), web=False)
-    web = env.get_template("briefing.html.j2").render(common, sections=list(web_view.sections()), web=True)
-    text = env.get_template("briefing.txt.j2").render(common, sections=list(email_view.sections()))
-    return Rendered(html=inline_css(html), text=text, web_html=inline_css(web))
+    html = env.get_template("briefing.html.j2").render(mail_common, sections=list(email_view.sections()), web=False)
+    text = env.get_template("briefing.txt.j2").render(mail_common, sections=list(email_view.sections()))
+    web_html = ""
+    if web:
+        web_html = inline_css(
+            env.get_template("briefing.html.j2").render(common, sections=list(web_view.sections()), web=True)
+        )
+    return Rendered(html=inline_css(html), text=text, web_html=web_html)
+
+
+def unsubscribe_link(config: Config, email: str) -> str | None:
+    """The recipient's unsubscribe link: the https URL when set, else a mailto."""
+    from urllib.parse import quote
+
+    if config.email.unsubscribe_url:
+        return config.email.unsubscribe_url.replace("{email}", quote(email, safe="@"))
+    if config.email.unsubscribe_mailto:
+        return "mailto:" + config.email.unsubscribe_mailto.replace("{email}", quote(email, safe="@")) + "?subject=unsubscribe"
+    return None
+
+
+def personalize(rendered: Rendered, config: Config, email: str) -> tuple[str, str]:
+    """The e-mail HTML and text for one recipient: the placeholder link replaced by theirs."""
+    import html as html_module
+
+    link = unsubscribe_link(config, email) or ""
+    return (
+        rendered.html.replace(UNSUBSCRIBE_SENTINEL, html_module.escape(link, quote=True)),
+        rendered.text.replace(UNSUBSCRIBE_SENTINEL, link),
+    )
 
 
 def inline_css(html: str) -> str:

@@ -107,6 +107,14 @@ MIGRATIONS: list[str] = [
         UNIQUE (briefing_id, recipient)
     );
     """,
+    # 1 -> 2: each delivery keeps the recipient's name and theme filter as they were when the
+    # briefing was composed, so a later send is the same message whatever config.toml says by then.
+    """
+    ALTER TABLE deliveries ADD COLUMN name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE deliveries ADD COLUMN themes TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE deliveries ADD COLUMN created TEXT;
+    CREATE INDEX deliveries_pending ON deliveries(status) WHERE status = 'pending';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -360,12 +368,23 @@ class Store:
 
     # -- briefings ----------------------------------------------------------
 
-    def save_briefing(self, briefing: Briefing, *, html: str, text: str, left_out: Iterable[int] = ()) -> int:
-        """Store a composed briefing and mark its entries as included, in one transaction.
+    def save_briefing(
+        self,
+        briefing: Briefing,
+        *,
+        html: str,
+        text: str,
+        left_out: Iterable[int] = (),
+        deliveries: Iterable[dict] = (),
+    ) -> int:
+        """Store a composed briefing, its outbox and its entries' inclusion, in one transaction.
 
         ``left_out`` are the ids of pending entries this briefing considered and
         left out (off-topic): they are settled by it too, so they are not
-        reconsidered forever.
+        reconsidered forever. ``deliveries`` (recipient, name, themes,
+        message_id, status) are the briefing's outbox: from this commit on, the
+        entries are never included again and each recipient is owed exactly
+        one message.
         """
         with self.transaction() as db:
             cur = db.execute(
@@ -395,7 +414,54 @@ class Store:
                 "UPDATE entries SET briefing_id = ? WHERE id = ? AND briefing_id IS NULL",
                 [(briefing.id, i) for i in left_out],
             )
+            db.executemany(
+                "INSERT INTO deliveries (briefing_id, recipient, name, themes, message_id, status, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (briefing.id, d["recipient"], d.get("name", ""), json.dumps(list(d.get("themes", ()))),
+                     d["message_id"], d.get("status", "pending"), _ts(briefing.created))
+                    for d in deliveries
+                ],
+            )
         return briefing.id
+
+    # -- the outbox ----------------------------------------------------------
+
+    def due_deliveries(self, now: datetime, *, ignore_wait: bool = False) -> list[dict]:
+        """Pending deliveries whose retry time has come, oldest briefing first."""
+        rows = self.db.execute(
+            "SELECT * FROM deliveries WHERE status = 'pending' AND (? OR next_try IS NULL OR next_try <= ?)"
+            " ORDER BY briefing_id, id",
+            (int(ignore_wait), _ts(now)),
+        ).fetchall()
+        return [dict(r) | {"themes": tuple(json.loads(r["themes"]))} for r in rows]
+
+    def deliveries(self, statuses: Iterable[str] | None = None) -> list[dict]:
+        query = "SELECT d.*, b.slug FROM deliveries d JOIN briefings b ON b.id = d.briefing_id"
+        params: tuple = ()
+        if statuses:
+            statuses = list(statuses)
+            query += f" WHERE d.status IN ({', '.join('?' * len(statuses))})"
+            params = tuple(statuses)
+        rows = self.db.execute(query + " ORDER BY d.briefing_id, d.id", params).fetchall()
+        return [dict(r) | {"themes": tuple(json.loads(r["themes"]))} for r in rows]
+
+    def record_delivery(
+        self,
+        delivery_id: int,
+        *,
+        status: str,
+        error: str | None = None,
+        next_try: datetime | None = None,
+        sent_at: datetime | None = None,
+        count_attempt: bool = True,
+    ) -> None:
+        """One delivery's outcome, committed at once: a crash right after loses no record of it."""
+        self.db.execute(
+            "UPDATE deliveries SET status = ?, last_error = ?, next_try = ?, sent_at = COALESCE(?, sent_at),"
+            " attempts = attempts + ? WHERE id = ?",
+            (status, error, _ts(next_try), _ts(sent_at), int(count_attempt), delivery_id),
+        )
 
     def set_briefing_paths(self, briefing_id: int, html_path: str, text_path: str) -> None:
         self.db.execute(

@@ -186,3 +186,153 @@ def cli_run():
 
 def fixture_feed(name: str) -> bytes:
     return (FIXTURES / "feeds" / name).read_bytes()
+
+
+# -- a real SMTP server on 127.0.0.1 (aiosmtpd) ----------------------------------------------
+
+
+class SmtpSink:
+    """aiosmtpd on 127.0.0.1 that keeps every message it accepts, and misbehaves on request.
+
+    refuse: address -> "550 ..." or "451 ..." reply to RCPT TO for that address.
+    data_reply: a reply to DATA instead of 250 (e.g. "421 ..."), for the next N messages.
+    drop_data: close the connection instead of answering DATA, for the next N messages.
+    hang_rcpt: address whose RCPT TO never gets an answer (sets hang_reached first).
+    """
+
+    def __init__(self, *, tls: str = "none", users: dict | None = None):
+        import asyncio
+        import ssl
+
+        import trustme
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
+
+        self.messages: list[tuple[list[str], bytes]] = []
+        self.refuse: dict[str, str] = {}
+        self.data_reply: list[str] = []
+        self.drop_data = 0
+        self.hang_rcpt: str | None = None
+        self.hang_reached = threading.Event()
+        self.logins: list[str] = []
+        self.connections = 0
+        sink = self
+
+        class Handler:
+            async def handle_EHLO(self, server, session, envelope, hostname, responses):
+                session.host_name = hostname
+                return responses
+
+            async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+                if address == sink.hang_rcpt:
+                    sink.hang_reached.set()
+                    await asyncio.sleep(3600)
+                if address in sink.refuse:
+                    return sink.refuse[address]
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
+            async def handle_DATA(self, server, session, envelope):
+                if sink.drop_data:
+                    sink.drop_data -= 1
+                    server.transport.close()
+                    return "421 closing"
+                if sink.data_reply:
+                    return sink.data_reply.pop(0)
+                sink.messages.append((list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+                return "250 Message accepted"
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = users is not None and users.get(auth_data.login.decode()) == auth_data.password.decode()
+            if ok:
+                sink.logins.append(auth_data.login.decode())
+            return AuthResult(success=ok, handled=False)
+
+        self.ca = trustme.CA()
+        cert = self.ca.issue_cert("127.0.0.1", "localhost")
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(server_ctx)
+        kwargs: dict = {}
+        if tls == "starttls":
+            kwargs.update(tls_context=server_ctx, require_starttls=True)
+        elif tls == "ssl":
+            kwargs.update(ssl_context=server_ctx)
+        if users is not None:
+            kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=tls != "none")
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **kwargs)
+        if tls == "ssl":
+            # The controller's readiness probe must speak TLS as a client that trusts our CA.
+            def trigger():
+                client = ssl.create_default_context()
+                self.ca.configure_trust(client)
+                with socket.create_connection(("127.0.0.1", self.port), timeout=5) as raw:
+                    with client.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+                        conn.recv(1024)
+
+            self.controller._trigger_server = trigger
+        self.controller.start()
+
+    def write_ca(self, folder: Path) -> Path:
+        path = folder / "smtp-ca.pem"
+        self.ca.cert_pem.write_to_path(str(path))
+        return path
+
+    def parsed(self):
+        import email
+        import email.policy
+
+        return [email.message_from_bytes(raw, policy=email.policy.default) for _, raw in self.messages]
+
+    def copies(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for rcpts, _ in self.messages:
+            for r in rcpts:
+                counts[r] = counts.get(r, 0) + 1
+        return counts
+
+    def close(self):
+        self.hang_rcpt = None
+        self.controller.stop()
+
+
+@pytest.fixture
+def smtp_sink():
+    sinks = []
+
+    def make(**kwargs) -> SmtpSink:
+        sink = SmtpSink(**kwargs)
+        sinks.append(sink)
+        return sink
+
+    yield make
+    for sink in sinks:
+        sink.close()
+
+
+def mail_config(port: int, recipients: list[dict], *, security: str = "none", extra_smtp: str = "", email: str = "") -> str:
+    """[smtp], [email] and [[recipients]] tables for write_config(extra=...)."""
+    lines = [
+        "[smtp]",
+        'host = "127.0.0.1"',
+        f"port = {port}",
+        f'security = "{security}"',
+        'from = "Norms Briefing <briefings@norms.example.org>"',
+        'reply_to = "desk@norms.example.org"',
+        "timeout = 5",
+        "retry_minutes = 0",
+        extra_smtp,
+        "[email]",
+        email or 'unsubscribe_mailto = "leave@norms.example.org"\nunsubscribe_url = "https://norms.example.org/unsubscribe?who={email}"',
+    ]
+    for r in recipients:
+        lines.append("[[recipients]]")
+        for k, v in r.items():
+            lines.append(f"{k} = {json_value(v)}")
+    return "\n".join(lines) + "\n"
+
+
+def json_value(v) -> str:
+    import json
+
+    return json.dumps(v)

@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "feeds": "briefings.cli.feeds:feeds",
     "classify": "briefings.cli.classify:classify",
     "themes": "briefings.cli.themes:themes",
+    "outbox": "briefings.cli.outbox:outbox",
+    "send": "briefings.cli.outbox:send",
     "check": "briefings.cli.check:check",
 }
 

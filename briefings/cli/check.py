@@ -42,13 +42,16 @@ def taxonomy_warnings(config) -> list[str]:
 
 @click.command()
 @config_option
+@click.option("--smtp", "smtp", is_flag=True, help="Also connect to the SMTP server: EHLO, STARTTLS and AUTH as configured, no message sent.")
 @click.pass_context
-def check(ctx: click.Context, config_path) -> None:
-    """Validate config.toml: syntax, keys, types, feeds and the theme taxonomy.
+def check(ctx: click.Context, config_path, smtp: bool) -> None:
+    """Validate config.toml: syntax, keys, types, feeds, recipients and the theme taxonomy.
 
     Errors name the file, line and key, and exit 2. Warnings (a theme with no
     terms, a term under two themes, an example or reading-list document that
-    names a theme that does not exist) are printed and exit 0.
+    names a theme that does not exist) are printed and exit 0. With --smtp,
+    the SMTP session is tried as configured and what the server offers is
+    reported; nothing is sent (exit 1 when the session fails).
     """
     config = load_config(ctx)
     click.echo(f"{config.path}: ok")
@@ -56,5 +59,40 @@ def check(ctx: click.Context, config_path) -> None:
     click.echo(f"  reading list: {config.corpus.path or '(none)'}")
     click.echo(f"  state file:   {config.state.path}")
     click.echo(f"  archive:      {config.output.dir}")
+    click.echo(f"  e-mail:       {_mail_line(config)}")
     for warning in taxonomy_warnings(config):
         echo_err(f"warning: {warning}")
+    if smtp:
+        _check_smtp(ctx, config)
+
+
+def _mail_line(config) -> str:
+    if not config.smtp.host:
+        return "off (no [smtp] host): briefings are written to the archive only"
+    if not config.recipients:
+        return f"off: [smtp] host {config.smtp.host} is set but there are no [[recipients]]"
+    return f"{len(config.recipients)} recipient(s) via {config.smtp.host} ({config.smtp.security})"
+
+
+def _check_smtp(ctx: click.Context, config) -> None:
+    from briefings.deliver.smtp import Mailer, SendError
+    from briefings.errors import DeliveryError
+
+    if not config.smtp.host:
+        echo_err("smtp: no [smtp] host to check")
+        ctx.exit(1)
+    mailer = Mailer(config.smtp)
+    try:
+        mailer.connect()
+    except (SendError, DeliveryError) as exc:
+        hint = getattr(exc, "hint", None)
+        echo_err(f"smtp: FAILED: {exc}" + (f"\n  hint: {hint}" if hint else ""))
+        ctx.exit(1)
+    found = mailer.found
+    mailer.close()
+    click.echo(f"smtp: connected to {found['host']}:{found['port']}")
+    click.echo(f"  encryption: {'TLS (' + config.smtp.security + ')' if found.get('tls') else 'none'}")
+    click.echo(f"  AUTH offered: {', '.join(found.get('auth_methods') or []) or 'none'}")
+    if found.get("authenticated_as"):
+        click.echo(f"  logged in as {found['authenticated_as']}")
+    click.echo("  nothing was sent")

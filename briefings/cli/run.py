@@ -68,5 +68,10 @@ def run(ctx: click.Context, config_path, dry_run: bool, as_json: bool) -> None:
         verb = "Would write" if dry_run else "Wrote"
         echo_err(f"{verb} {report.briefing['html']}")
         echo_err(f"{verb} {report.briefing['text']}")
+    if report.delivery is not None:
+        from briefings.cli.outbox import delivery_lines
+
+        for line in delivery_lines(report.delivery):
+            echo_err(line)
     echo_err(summary(report))
     sys.stderr.flush()

@@ -1,0 +1,86 @@
+"""`briefings outbox` and `briefings send`: what is owed to whom, and sending it."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from briefings.cli import config_option, echo_err, load_config
+
+
+@click.command()
+@config_option
+@click.option("--all", "show_all", is_flag=True, help="Also list deliveries already sent or skipped.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per delivery on stdout.")
+@click.pass_context
+def outbox(ctx: click.Context, config_path, show_all: bool, as_json: bool) -> None:
+    """List pending and failed deliveries: briefing, recipient, status, tries, last error, next try.
+
+    Every briefing owes each recipient one message from the moment it is
+    stored. `briefings send` (or the next `briefings run`, or the daemon) sends
+    what is pending; a failed delivery stays listed here with the server's reply.
+    """
+    from briefings.store import Store
+
+    config = load_config(ctx)
+    with Store(config.state.path) as store:
+        rows = store.deliveries(None if show_all else ("pending", "failed"))
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps({k: row[k] for k in ("slug", "recipient", "status", "attempts", "last_error",
+                                                        "next_try", "sent_at", "message_id")}, default=str))
+        return
+    if not rows:
+        echo_err("The outbox is empty: nothing pending or failed.")
+        return
+    for row in rows:
+        line = f"{row['slug']}  {row['recipient']:<32}  {row['status']:<8}  tries {row['attempts']}"
+        if row["status"] == "pending" and row["next_try"]:
+            line += f"  next try {row['next_try'][:16].replace('T', ' ')} UTC"
+        if row["status"] == "sent" and row["sent_at"]:
+            line += f"  sent {row['sent_at'][:16].replace('T', ' ')} UTC"
+        click.echo(line)
+        if row["last_error"] and row["status"] != "sent":
+            click.echo(f"    {row['last_error']}")
+
+
+@click.command()
+@config_option
+@click.option("--now", "ignore_wait", is_flag=True, help="Also retry deliveries still waiting out their backoff.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was sent, retried and failed as JSON.")
+@click.pass_context
+def send(ctx: click.Context, config_path, ignore_wait: bool, as_json: bool) -> None:
+    """Send the pending deliveries of every briefing in the outbox, over one SMTP connection.
+
+    Each recipient's outcome is recorded the moment the server answers: run it
+    again after a crash or a refusal and only what is still owed is sent. Exit
+    status 1 when something could not be sent, 0 otherwise.
+    """
+    from briefings.pipeline import send_outbox
+    from briefings.store import Store
+
+    config = load_config(ctx)
+    with Store(config.state.path) as store:
+        report = send_outbox(config, store, ignore_wait=ignore_wait)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), default=str))
+    else:
+        for line in delivery_lines(report.as_dict()):
+            echo_err(line)
+    if report.error or report.retrying or report.failed:
+        ctx.exit(1)
+
+
+def delivery_lines(delivery: dict) -> list[str]:
+    lines = []
+    if delivery.get("error"):
+        lines.append(f"e-mail: {delivery['error']}")
+    for item in delivery.get("retrying", []):
+        when = item["next_try"].strftime("%Y-%m-%d %H:%M") if hasattr(item["next_try"], "strftime") else item["next_try"]
+        lines.append(f"e-mail to {item['recipient']}: {item['error']}; will retry after {when} UTC")
+    for item in delivery.get("failed", []):
+        lines.append(f"e-mail to {item['recipient']} FAILED: {item['error']} (see `briefings outbox`)")
+    sent = delivery.get("sent", [])
+    lines.append(f"E-mailed {len(sent)} recipient(s)." if sent or not lines else "E-mailed no one.")
+    return lines

@@ -1,0 +1,195 @@
+"""The outbox: each briefing owes each recipient exactly one message.
+
+The deliveries are stored with the briefing, in the transaction that settles
+its entries (``outbox_rows``). ``send_pending`` then sends what is due, over
+one SMTP connection, recording each recipient's outcome the moment the server
+accepts or refuses it. A crash at any point leaves the rest pending; the next
+run sends only those. A 4xx reply is retried later, with backoff; a 5xx fails
+that recipient and the others go on; after [smtp] max_attempts a delivery is
+failed and reported, never dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, parseaddr
+from pathlib import Path
+
+from briefings.config import Config, Recipient
+from briefings.models import Briefing, Rendered
+
+MAX_WAIT = timedelta(days=1)
+
+
+@dataclass
+class DeliveryReport:
+    sent: list[str] = field(default_factory=list)
+    retrying: list[dict] = field(default_factory=list)  # {recipient, error, next_try}
+    failed: list[dict] = field(default_factory=list)  # {recipient, error}
+    skipped: int = 0
+    error: str | None = None  # a problem that stopped sending altogether (config, login)
+
+    def as_dict(self) -> dict:
+        return {"sent": self.sent, "retrying": self.retrying, "failed": self.failed, "error": self.error}
+
+
+def restrict(briefing: Briefing, themes: tuple[str, ...]) -> Briefing:
+    """The briefing with only the sections of the given themes (all when none given)."""
+    if not themes:
+        return briefing
+    wanted = set(themes)
+    sections = [s for s in briefing.sections if s.theme_id in wanted]
+    return Briefing(
+        title=briefing.title, slug=briefing.slug, created=briefing.created, period_start=briefing.period_start,
+        period_end=briefing.period_end, sections=sections, off_topic=briefing.off_topic, id=briefing.id,
+    )
+
+
+def message_id(config: Config, slug: str, email: str) -> str:
+    """Stable per briefing and recipient: a resend is recognisably the same message."""
+    digest = hashlib.sha256(f"{slug}\n{email.lower()}".encode()).hexdigest()[:24]
+    return f"<briefing.{digest}@{_domain(config)}>"
+
+
+def _domain(config: Config) -> str:
+    address = parseaddr(config.smtp.sender)[1]
+    return address.rpartition("@")[2] or "briefings.invalid"
+
+
+def outbox_rows(config: Config, briefing: Briefing) -> list[dict]:
+    """One delivery per recipient for a briefing about to be stored; empty unless e-mail is configured."""
+    if not config.mail_enabled:
+        return []
+    rows = []
+    for recipient in config.recipients:
+        mine = restrict(briefing, recipient.themes)
+        status = "pending" if mine.entry_count or config.email.send_empty else "skipped"
+        rows.append(
+            {
+                "recipient": recipient.email,
+                "name": recipient.name,
+                "themes": recipient.themes,
+                "message_id": message_id(config, briefing.slug, recipient.email),
+                "status": status,
+            }
+        )
+    return rows
+
+
+def subject(config: Config, briefing: Briefing) -> str:
+    """The subject from its template, on one line whatever a title contains."""
+    from briefings.render import environment
+
+    env = environment(config)
+    template = env.from_string(config.email.subject) if config.email.subject else env.get_template("subject.txt.j2")
+    text = template.render(
+        title=briefing.title, total=briefing.entry_count, sections=briefing.sections,
+        period_start=briefing.period_start, period_end=briefing.period_end, briefing=briefing,
+    )
+    return one_line(text)[:250]
+
+
+def one_line(text: str) -> str:
+    """Header text: CR, LF and every other whitespace run become one space."""
+    return " ".join(str(text).split())
+
+
+def build_message(config: Config, briefing: Briefing, rendered: Rendered, recipient: Recipient, msg_id: str,
+                  now: datetime) -> EmailMessage:
+    """multipart/alternative, UTF-8, one recipient in To, every list header."""
+    from briefings.render import personalize, unsubscribe_link
+
+    html, text = personalize(rendered, config, recipient.email)
+    message = EmailMessage()
+    message["Subject"] = subject(config, briefing)
+    message["From"] = config.smtp.sender
+    local, _, domain = recipient.email.rpartition("@")
+    message["To"] = Address(display_name=one_line(recipient.name), username=local, domain=domain)
+    if config.smtp.reply_to:
+        message["Reply-To"] = config.smtp.reply_to
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = msg_id
+    list_id = config.email.list_id or f"{_slug(briefing.title)}.{_domain(config)}"
+    message["List-Id"] = formataddr((one_line(briefing.title), "")).rstrip(" <>") + f" <{one_line(list_id)}>"
+    links = []
+    if config.email.unsubscribe_mailto:
+        links.append("<mailto:" + config.email.unsubscribe_mailto.replace("{email}", recipient.email) + "?subject=unsubscribe>")
+    if config.email.unsubscribe_url:
+        links.append(f"<{unsubscribe_link(config, recipient.email)}>")
+    if links:
+        message["List-Unsubscribe"] = ", ".join(links)
+    if config.email.unsubscribe_url:
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(text, charset="utf-8")
+    message.add_alternative(html, subtype="html", charset="utf-8")
+    return message
+
+
+def _slug(text: str) -> str:
+    from briefings.compose import slugify
+
+    return slugify(text) or "briefing"
+
+
+def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_wait: bool = False,
+                 eml_dir: Path | None = None) -> DeliveryReport:
+    """Send every due delivery; record each outcome as it happens."""
+    from briefings.deliver.smtp import Mailer, SendError
+    from briefings.errors import DeliveryError
+    from briefings.render import render
+
+    report = DeliveryReport()
+    due = store.due_deliveries(now, ignore_wait=ignore_wait)
+    if not due:
+        return report
+    if not config.smtp.host:
+        report.error = f"{len(due)} deliveries are pending but [smtp] host is not set"
+        return report
+    briefings: dict[int, Briefing] = {}
+    variants: dict[tuple[int, tuple[str, ...]], tuple[Briefing, Rendered]] = {}
+    with Mailer(config.smtp) as mailer:
+        for delivery in due:
+            bid = delivery["briefing_id"]
+            if bid not in briefings:
+                briefings[bid] = load_briefing(bid)
+            key = (bid, tuple(sorted(delivery["themes"])))
+            if key not in variants:
+                # premailer runs once per distinct briefing, not once per recipient.
+                mine = restrict(briefings[bid], delivery["themes"])
+                variants[key] = (mine, render(mine, config, web=False))
+            mine, rendered = variants[key]
+            recipient = Recipient(delivery["recipient"], delivery["name"], delivery["themes"])
+            message = build_message(config, mine, rendered, recipient, delivery["message_id"], now)
+            try:
+                mailer.send(message, parseaddr(config.smtp.sender)[1], recipient.email)
+            except DeliveryError as exc:  # configuration: nothing can be sent; nothing is counted
+                report.error = exc.message + (f" ({exc.hint})" if exc.hint else "")
+                break
+            except SendError as exc:
+                attempts = delivery["attempts"] + 1
+                if exc.temporary and attempts < config.smtp.max_attempts:
+                    wait = min(MAX_WAIT, timedelta(minutes=config.smtp.retry_minutes * 2 ** (attempts - 1)))
+                    store.record_delivery(delivery["id"], status="pending", error=str(exc), next_try=now + wait)
+                    report.retrying.append({"recipient": recipient.email, "error": str(exc), "next_try": now + wait})
+                else:
+                    why = str(exc) if not exc.temporary else f"{exc} (after {attempts} tries)"
+                    store.record_delivery(delivery["id"], status="failed", error=why)
+                    report.failed.append({"recipient": recipient.email, "error": why})
+                continue
+            store.record_delivery(delivery["id"], status="sent", sent_at=now)
+            report.sent.append(recipient.email)
+            if eml_dir is not None:
+                _write_eml(eml_dir, mine.slug, recipient.email, message)
+    return report
+
+
+def _write_eml(folder: Path, slug: str, email: str, message: EmailMessage) -> None:
+    from briefings.deliver.disk import write_atomic
+
+    safe = "".join(c if c.isalnum() or c in "@.-_" else "_" for c in email)
+    write_atomic(folder / "eml" / f"{slug}--{safe}.eml", message.as_bytes())
