@@ -1,0 +1,112 @@
+"""Serve a folder of feed files on 127.0.0.1 the way a good feed host does.
+
+    python bench/feedserver.py FOLDER [--port 8000]
+
+ETag (a hash of the bytes) and Last-Modified (the file's mtime) on every
+response; If-None-Match / If-Modified-Since answered with 304; gzip when the
+client accepts it. Usable from Python: ``with FeedServer(folder) as s: s.url(name)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import threading
+from email.utils import formatdate, parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+TYPES = {".xml": "application/xml", ".rss": "application/rss+xml", ".atom": "application/atom+xml",
+         ".rdf": "application/rdf+xml", ".html": "text/html", ".json": "application/json"}
+
+
+class FeedServer:
+    def __init__(self, folder: Path, port: int = 0):
+        self.folder = Path(folder).resolve()
+        self.stats = {"requests": 0, "not_modified": 0, "bytes": 0}
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                path = (server.folder / unquote(self.path.split("?")[0]).lstrip("/")).resolve()
+                if server.folder not in path.parents or not path.is_file():
+                    self._reply(404, b"not found", "text/plain", {})
+                    return
+                body = path.read_bytes()
+                mtime = path.stat().st_mtime
+                headers = {"ETag": '"' + hashlib.sha1(body).hexdigest()[:20] + '"',
+                           "Last-Modified": formatdate(mtime, usegmt=True)}
+                inm, ims = self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since")
+                fresh = inm == headers["ETag"] if inm else False
+                if not inm and ims:
+                    try:
+                        fresh = parsedate_to_datetime(ims).timestamp() >= int(mtime)
+                    except (TypeError, ValueError):
+                        fresh = False
+                with server.lock:
+                    server.stats["requests"] += 1
+                    server.stats["not_modified"] += fresh
+                if fresh:
+                    self._reply(304, b"", None, headers)
+                    return
+                if "gzip" in (self.headers.get("Accept-Encoding") or ""):
+                    body = gzip.compress(body, 5)
+                    headers["Content-Encoding"] = "gzip"
+                self._reply(200, body, TYPES.get(path.suffix.lower(), "application/octet-stream"), headers)
+
+            def _reply(self, status, body, content_type, headers):
+                self.send_response(status)
+                if content_type:
+                    self.send_header("Content-Type", content_type)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if body:
+                    self.wfile.write(body)
+                with server.lock:
+                    server.stats["bytes"] += len(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    def url(self, relative: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{quote(str(relative))}"
+
+    def __enter__(self) -> "FeedServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args()
+    with FeedServer(args.folder, args.port) as server:
+        print(f"serving {args.folder} on http://127.0.0.1:{server.port}/ (Ctrl-C to stop)")
+        try:
+            server.thread.join()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
