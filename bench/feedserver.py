@@ -4,7 +4,8 @@
 
 ETag (a hash of the bytes) and Last-Modified (the file's mtime) on every
 response; If-None-Match / If-Modified-Since answered with 304; gzip when the
-client accepts it. Usable from Python: ``with FeedServer(folder) as s: s.url(name)``.
+client accepts it. A ``<file>.headers`` sidecar (``Name: value`` lines) adds or
+replaces response headers, Content-Type included. Usable from Python: ``with FeedServer(folder) as s: s.url(name)``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class FeedServer:
         self.folder = Path(folder).resolve()
         self.stats = {"requests": 0, "not_modified": 0, "bytes": 0}
         self.lock = threading.Lock()
+        self._gzip_cache: dict = {}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -58,9 +60,20 @@ class FeedServer:
                     self._reply(304, b"", None, headers)
                     return
                 if "gzip" in (self.headers.get("Accept-Encoding") or ""):
-                    body = gzip.compress(body, 5)
+                    body = server.gzipped(path, body)
                     headers["Content-Encoding"] = "gzip"
-                self._reply(200, body, TYPES.get(path.suffix.lower(), "application/octet-stream"), headers)
+                content_type = TYPES.get(path.suffix.lower(), "application/octet-stream")
+                sidecar = path.with_name(path.name + ".headers")
+                if sidecar.is_file():
+                    for line in sidecar.read_text(errors="replace").splitlines():
+                        name, sep, value = line.partition(":")
+                        if not sep:
+                            continue
+                        if name.strip().lower() == "content-type":
+                            content_type = value.strip()
+                        else:
+                            headers[name.strip()] = value.strip()
+                self._reply(200, body, content_type, headers)
 
             def _reply(self, status, body, content_type, headers):
                 self.send_response(status)
@@ -78,6 +91,17 @@ class FeedServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def gzipped(self, path: Path, body: bytes) -> bytes:
+        """Compressed once per file version, as a web server's cache would: the bench times the client."""
+        key = (path, len(body), hashlib.sha1(body).digest())
+        with self.lock:
+            cached = self._gzip_cache.get(key)
+        if cached is None:
+            cached = gzip.compress(body, 5)
+            with self.lock:
+                self._gzip_cache[key] = cached
+        return cached
 
     @property
     def port(self) -> int:

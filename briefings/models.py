@@ -27,6 +27,7 @@ class Entry:
     content_html: str = ""
     flags: tuple[str, ...] = ()
     fingerprint: str | None = None  # same-story fingerprint; computed at collect, else by the store
+    canonical: str | None = None  # canonical link ("" for none); computed at collect, else by the store
     labels: tuple[str, ...] = ()  # themes a reading-list document is labeled with (front matter), not stored
     # Filled by the store:
     id: int | None = None
@@ -72,6 +73,8 @@ class FeedResult:
     warning: str | None = None  # a bozo feed's parse warning
     seconds: float = 0.0
     new: int = 0  # filled by the pipeline after storing
+    alternates: list[str] = field(default_factory=list)  # feeds a web page named instead of being one
+    discovered_from: str | None = None  # the web page `feeds add` was given, when it found this feed there
 
 
 @dataclass

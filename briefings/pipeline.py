@@ -100,9 +100,12 @@ def collect(
 
 
 def _store_result(config: Config, store: Store, report: RunReport, result: FeedResult, new: list, now) -> None:
-    if result.status != "skipped":
-        store.record_feed(result, now=now, backoff_max_hours=config.fetch.backoff_max_hours)
-    added = store.add_entries(result.entries, now=now, text_of=entry_text)
+    # One transaction: the feed's new validators (ETag) are never stored without its
+    # entries, or a crash between the two would lose them to the next 304.
+    with store.transaction():
+        if result.status != "skipped":
+            store.record_feed(result, now=now, backoff_max_hours=config.fetch.backoff_max_hours)
+        added = store.add_entries(result.entries, now=now, text_of=entry_text)
     result.new = len(added)
     new.extend(added)
     report.feeds.append(

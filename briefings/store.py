@@ -149,12 +149,16 @@ def canonical_link(link: str | None) -> str | None:
     return urlunsplit(("https", host, path, query, ""))
 
 
+WORD = re.compile(r"\w+")
+FINGERPRINT_WORDS = 60
+
+
 def fingerprint(title: str, text: str) -> str | None:
     """Same story, other wording of the markup: the normalized title and opening words."""
-    words = re.findall(r"\w+", f"{title} {text}".lower())
+    words = [m.group() for m, _ in zip(WORD.finditer(f"{title} {text}".lower()), range(FINGERPRINT_WORDS))]
     if len(words) < 6:
         return None
-    return hashlib.sha1(" ".join(words[:60]).encode()).hexdigest()
+    return hashlib.sha1(" ".join(words).encode()).hexdigest()
 
 
 class Store:
@@ -182,6 +186,10 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; a transaction inside another joins it."""
+        if self.db.in_transaction:
+            yield self.db
+            return
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
@@ -267,43 +275,75 @@ class Store:
         An entry already stored under its key is skipped. The same story under
         another key (same canonical link, or same title and opening text) is
         not stored again: its source is added to the existing entry's sources.
+        One transaction; the lookups and inserts go by batch, not by entry.
         """
+        entries = list(entries)
+        if not entries:
+            return []
         new: list[Entry] = []
+        seen_at = _ts(now)
         with self.transaction() as db:
+            known = set(self._lookup(db, "SELECT key, 1 FROM entries WHERE key IN ({})"
+                                     " UNION ALL SELECT key, 1 FROM entry_sources WHERE key IN ({})",
+                                     [e.key for e in entries], twice=True))
+            fresh = []
             for entry in entries:
-                if db.execute(
-                    "SELECT 1 FROM entries WHERE key = ? UNION ALL SELECT 1 FROM entry_sources WHERE key = ?",
-                    (entry.key, entry.key),
-                ).fetchone():
+                if entry.key in known:
                     continue
-                canon = canonical_link(entry.link)
+                known.add(entry.key)  # the same key twice in one batch is stored once
+                canon = entry.canonical if entry.canonical is not None else canonical_link(entry.link)
                 fp = entry.fingerprint or fingerprint(entry.title, text_of(entry))
-                twin = None
-                if canon:
-                    twin = db.execute("SELECT id FROM entries WHERE canonical_link = ?", (canon,)).fetchone()
-                if twin is None and fp:
-                    twin = db.execute("SELECT id FROM entries WHERE fingerprint = ?", (fp,)).fetchone()
+                fresh.append((entry, canon or None, fp))
+            if not fresh:
+                return []
+            by_canon = self._lookup(db, "SELECT canonical_link, id FROM entries WHERE canonical_link IN ({})",
+                                    [c for _, c, _ in fresh if c])
+            by_fp = self._lookup(db, "SELECT fingerprint, id FROM entries WHERE fingerprint IN ({})",
+                                 [f for _, _, f in fresh if f])
+            next_id = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM entries").fetchone()[0]
+            rows, twins = [], []
+            for entry, canon, fp in fresh:
+                twin = (by_canon.get(canon) if canon else None) or (by_fp.get(fp) if fp else None)
                 if twin is not None:
-                    db.execute(
-                        "INSERT OR IGNORE INTO entry_sources (entry_id, source_name, link, key, first_seen)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (twin["id"], entry.source_name, entry.link, entry.key, _ts(now)),
-                    )
+                    twins.append((twin, entry.source_name, entry.link, entry.key, seen_at))
                     continue
-                cur = db.execute(
-                    "INSERT INTO entries (key, source_kind, source_name, title, link, canonical_link, fingerprint,"
-                    " guid, author, published, updated, first_seen, summary_html, content_html, flags)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        entry.key, entry.source_kind, entry.source_name, entry.title, entry.link, canon, fp,
-                        entry.guid, entry.author, _ts(entry.published), _ts(entry.updated), _ts(now),
-                        entry.summary_html, entry.content_html, ",".join(entry.flags),
-                    ),
-                )
-                entry.id = cur.lastrowid
+                entry.id, next_id = next_id, next_id + 1
                 entry.first_seen = now
+                if canon:
+                    by_canon[canon] = entry.id
+                if fp:
+                    by_fp[fp] = entry.id
+                rows.append((
+                    entry.id, entry.key, entry.source_kind, entry.source_name, entry.title, entry.link, canon, fp,
+                    entry.guid, entry.author, _ts(entry.published), _ts(entry.updated), seen_at,
+                    entry.summary_html, entry.content_html, ",".join(entry.flags),
+                ))
                 new.append(entry)
+            db.executemany(
+                "INSERT INTO entries (id, key, source_kind, source_name, title, link, canonical_link, fingerprint,"
+                " guid, author, published, updated, first_seen, summary_html, content_html, flags)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO entry_sources (entry_id, source_name, link, key, first_seen)"
+                " VALUES (?, ?, ?, ?, ?)",
+                twins,
+            )
         return new
+
+    @staticmethod
+    def _lookup(db, sql: str, values: list, *, twice: bool = False, chunk: int = 400) -> dict:
+        """{value: column 2} for the rows whose first column is one of values (IN lists, chunked)."""
+        found: dict = {}
+        values = list(dict.fromkeys(values))
+        for i in range(0, len(values), chunk):
+            part = values[i : i + chunk]
+            marks = ",".join("?" * len(part))
+            query = sql.format(marks, marks) if twice else sql.format(marks)
+            for k, v in db.execute(query, part * 2 if twice else part):
+                found.setdefault(k, v)
+        return found
 
     def save_classifications(self, pairs: Iterable[tuple[int, Classification]]) -> None:
         with self.transaction() as db:

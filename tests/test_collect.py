@@ -387,3 +387,52 @@ def test_progress_bar_on_a_terminal_only(tmp_path, feed_server):
     piped = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert "Fetching feeds" not in piped.stderr
     assert "feed dead: connection refused" in piped.stderr
+
+
+def test_json_feed_and_bomless_utf16_are_read(tmp_path, feed_server, cli_run):
+    json_feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Cyber Desk",
+        "items": [
+            {"id": "https://desk.example/1", "url": "https://desk.example/1", "title": "GGE <report> adopted",
+             "content_html": "<p>The group <b>adopted</b> its report.</p>", "date_published": "2026-11-17T09:00:00+01:00",
+             "authors": [{"name": "Desk"}]},
+            {"id": "2", "url": "/2", "content_text": "Untitled note on capacity building.\n\nSecond paragraph.",
+             "date_modified": "2026-11-18T10:00:00Z"},
+        ],
+    }
+    utf16 = ('<rss version="2.0"><channel><title>Sixteen</title><item><title>Caf\u00e9 diplomacy</title>'
+             '<link>http://x.test/cafe</link><description>Norms over coffee.</description></item></channel></rss>')
+    feeds = [("json", feed_server.add("/feed.json", json.dumps(json_feed), content_type="application/feed+json")),
+             ("be", feed_server.add("/be.xml", utf16.encode("utf-16-be"), content_type="application/xml")),
+             ("le", feed_server.add("/le.xml", utf16.encode("utf-16-le"), content_type="application/xml"))]
+    cfg = write_config(tmp_path, feeds, corpus=None, fetch=fetch_settings())
+    report = collect_json(cli_run, cfg)
+    assert [f["status"] for f in report["feeds"]] == ["ok", "ok", "ok"], report["feeds"]
+    db = sqlite3.connect(tmp_path / "state" / "briefings.sqlite3")
+    db.row_factory = sqlite3.Row
+    rows = {r["title"]: r for r in db.execute("SELECT * FROM entries")}
+    first = rows["GGE <report> adopted"]  # JSON Feed titles are plain text
+    assert first["published"] == "2026-11-17T08:00:00+00:00" and first["author"] == "Desk"
+    assert "<b>adopted</b>" in first["content_html"]
+    second = next(r for t, r in rows.items() if t.startswith("Untitled note"))
+    assert second["link"] == feed_server.url("/2") and "<p>Second paragraph.</p>" in second["content_html"]
+    assert "Caf\u00e9 diplomacy" in rows  # once: both byte orders carry the same story
+
+
+def test_a_web_page_names_its_feed(tmp_path, feed_server, cli_run):
+    page = ('<!doctype html><html><head><title>Blog</title>'
+            '<link rel="alternate" type="application/rss+xml" title="RSS" href="/feed.rss"></head>'
+            '<body><p>Posts</p></body></html>')
+    page_url = feed_server.add("/blog/", page, content_type="text/html")
+    feed_url = feed_server.add("/feed.rss", fixture_feed("norms.rss"))
+    cfg = write_config(tmp_path, [("blog", page_url)], corpus=None, fetch=fetch_settings())
+    report = collect_json(cli_run, cfg)
+    assert report["feeds"][0]["status"] == "failed"
+    assert f"names its feed at {feed_url}" in report["feeds"][0]["error"]
+    other = tmp_path / "other"
+    cfg = write_config(other, [], corpus=None, fetch=fetch_settings())
+    result = cli_run("--config", cfg, "feeds", "add", page_url)
+    assert result.exit_code == 0, result.output
+    assert "is a web page; adding the feed it names" in result.stderr
+    assert f'url = "{feed_url}"' in cfg.read_text() and page_url not in cfg.read_text()

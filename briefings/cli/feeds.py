@@ -85,8 +85,9 @@ def list_feeds(ctx: click.Context, config_path, as_json: bool) -> None:
 def add_feed(ctx: click.Context, config_path, url: str, name: str | None, no_check: bool) -> None:
     """Fetch URL once to check it is a feed, then add it to config.toml.
 
-    Without --name the feed is named by its own title. A URL or name already in
-    config.toml is refused.
+    URL may be a web page that names its feed (<link rel="alternate">): the feed
+    it names is added instead. Without --name the feed is named by its own
+    title. A URL or name already in config.toml is refused.
     """
     from briefings.collect.feeds import probe
     from briefings.errors import ConfigError
@@ -106,7 +107,12 @@ def add_feed(ctx: click.Context, config_path, url: str, name: str | None, no_che
         if result.status != "ok":
             raise ConfigError(f"{url}: {result.error}", "or add it anyway with --no-check")
         title = result.title
-        if result.new_url:
+        if result.discovered_from:
+            echo_err(f"{url} is a web page; adding the feed it names: {result.url}")
+            url = result.url
+            if editor.has_url(url):
+                raise ConfigError(f"{url} is already in {config.path}")
+        elif result.new_url:
             echo_err(f"{url} moved permanently to {result.new_url}: adding the new address")
             url = result.new_url
         echo_err(f"ok: {title or url}, {len(result.entries)} entries")

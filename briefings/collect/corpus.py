@@ -22,7 +22,6 @@ import re
 from datetime import date, datetime, time, timezone
 from pathlib import Path
 
-import yaml
 
 from briefings.models import CorpusResult, Entry
 from briefings.text import html_to_text, plain_title
@@ -43,6 +42,8 @@ def load_corpus(folder: Path | None, source_name: str = "Reading list") -> Corpu
     if not folder.is_dir():
         result.skipped.append((str(folder), "corpus folder not found: check [corpus] path"))
         return result
+    import yaml  # here: a collect with no reading list does not pay for it
+
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES):
         if any(part.startswith(".") for part in path.relative_to(folder).parts):
             continue
@@ -54,6 +55,8 @@ def load_corpus(folder: Path | None, source_name: str = "Reading list") -> Corpu
 
 
 def _reason(exc: Exception) -> str:
+    import yaml
+
     if isinstance(exc, UnicodeDecodeError):
         return "not UTF-8 text: save it as UTF-8"
     if isinstance(exc, yaml.YAMLError):
@@ -107,6 +110,8 @@ def split_front_matter(raw: str) -> tuple[dict, str]:
     match = _FRONT.match(raw)
     if not match:
         return {}, raw
+    import yaml
+
     meta = yaml.safe_load(match.group(1)) or {}
     if not isinstance(meta, dict):
         raise ValueError("front matter must be key: value lines")

@@ -7,14 +7,12 @@ others: every failure becomes a FeedResult with a reason that says what to do.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import queue
 import threading
 import time
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Iterator
 from urllib.parse import urlsplit
@@ -109,6 +107,9 @@ class _Parser:
     def _pool(self):
         with self.lock:
             if self.pool is None and self.workers > 1:
+                import multiprocessing  # here: a run where every feed answers 304 starts no workers
+                from concurrent.futures import ProcessPoolExecutor
+
                 # forkserver: the workers do not inherit this process's threads and locks.
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(["briefings.collect.parse"])
@@ -121,7 +122,7 @@ class _Parser:
         if pool is not None:
             try:
                 future = pool.submit(parse_feed, *args)
-            except (BrokenProcessPool, RuntimeError):
+            except RuntimeError:  # BrokenProcessPool is one
                 pass
             else:
                 def finished(f):
@@ -149,7 +150,12 @@ class _Parser:
 def _apply(result: FeedResult, parsed: Parsed) -> None:
     if not parsed.ok:
         result.status = "failed"
-        result.error = f"{parsed.reason}: check that the URL is the feed, not its web page"
+        result.alternates = parsed.alternates
+        if parsed.alternates:
+            result.error = (f"{parsed.reason}: this is a web page; it names its feed at {parsed.alternates[0]}:"
+                            " put that URL in config.toml")
+        else:
+            result.error = f"{parsed.reason}: check that the URL is the feed, not its web page"
         result.etag = result.last_modified = None
         return
     result.status = "ok"
@@ -265,8 +271,12 @@ def _interpret(result: FeedResult, response: httpx.Response, body: bytes, now: d
     return (body, headers, final_url, result.name, now)
 
 
-def probe(url: str, settings: FetchSettings, *, name: str = "new feed") -> FeedResult:
-    """Fetch and parse one feed now, unconditionally: used to validate a feed before it is added."""
+def probe(url: str, settings: FetchSettings, *, name: str = "new feed", discover: bool = True) -> FeedResult:
+    """Fetch and parse one feed now, unconditionally: used to validate a feed before it is added.
+
+    Given a web page that names its feed (<link rel="alternate">), probes that feed
+    instead, as feed readers do; the result's url is then the feed's.
+    """
     timeout = httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0))
     headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"}
     with httpx.Client(headers=headers, timeout=timeout, follow_redirects=True, max_redirects=settings.max_redirects) as client:
@@ -276,4 +286,10 @@ def probe(url: str, settings: FetchSettings, *, name: str = "new feed") -> FeedR
             _apply(result, parse_feed(*parse_args))
         except Exception as exc:
             result.status, result.error = "failed", f"the parser failed on this feed ({exc!r})"
+    if result.status == "failed" and result.alternates and discover:
+        found = probe(result.alternates[0], settings, name=name, discover=False)
+        if found.status == "ok":
+            found.url = found.new_url or found.url
+            found.discovered_from = url
+            return found
     return result

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import json
+import re
+from html.parser import HTMLParser
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urljoin
@@ -16,8 +19,9 @@ from briefings.models import Entry
 from briefings.text import html_to_text, plain_title
 
 FUTURE_SLACK = timedelta(days=1)
-# Enough of an entry's HTML to find its opening words for the duplicate fingerprint.
-_FINGERPRINT_HTML = 4000
+# Enough of an entry's HTML to find its opening words for the duplicate fingerprint:
+# a short cut first (it nearly always holds them), the long one when it does not.
+_FINGERPRINT_HTML = (1200, 4000)
 
 
 @dataclass
@@ -28,6 +32,7 @@ class Parsed:
     title: str | None = None
     warning: str | None = None
     reason: str | None = None  # when not ok: why this is not a feed
+    alternates: list[str] = field(default_factory=list)  # feeds a web page names (autodiscovery)
     entries: list[Entry] = field(default_factory=list)
 
 
@@ -35,30 +40,136 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str, feed_name: str, n
     """Parse one feed document. Sanitizing is left to render (nh3), so feedparser's is off."""
     import feedparser  # here, so a run where every feed answers 304 never loads it
 
+    content_type = headers.get("content-type", "")
+    if "json" in content_type or body.lstrip()[:1] == b"{":
+        json_feed = _json_feed(body)
+        if json_feed is not None:
+            return _parsed(json_feed, feed_name, url, now)
+    body = _recode_utf16(body)
+    # No content-location: feedparser would resolve every link against it, and
+    # normalize() resolves the entry link against the feed's address anyway.
     parsed = feedparser.parse(
         body,
-        response_headers=headers | {"content-location": url},
+        response_headers=headers,
         sanitize_html=False,
         resolve_relative_uris=False,
     )
     if not parsed.get("version") and not parsed.entries:
-        kind = headers.get("content-type", "unknown type").split(";")[0]
+        kind = content_type.split(";")[0] or "unknown type"
         why = str(parsed.get("bozo_exception") or "")[:120]
-        return Parsed(ok=False, reason=f"not a feed ({kind}{': ' + why if why else ''})")
+        found = discover_feeds(body, url) if b"<" in body[:2048] else []
+        return Parsed(ok=False, reason=f"not a feed ({kind}{': ' + why if why else ''})", alternates=found)
+    return _parsed(parsed, feed_name, url, now)
+
+
+def _parsed(parsed, feed_name: str, url: str, now: datetime) -> Parsed:
     warning = None
     if parsed.get("bozo"):
         warning = f"feed is not well-formed, kept what parsed: {str(parsed.get('bozo_exception'))[:160]}"
     return Parsed(
         ok=True,
-        title=plain_title(parsed.feed.get("title")) or None,
+        title=plain_title(parsed["feed"].get("title")) or None,
         warning=warning,
-        entries=[normalize(item, feed_name, url, now) for item in parsed.entries],
+        entries=[normalize(item, feed_name, url, now) for item in parsed["entries"]],
     )
+
+
+def _recode_utf16(body: bytes) -> bytes:
+    """UTF-16 with neither BOM nor XML declaration (it happens): recode it to UTF-8 ourselves."""
+    start = body[:4]
+    if len(start) == 4 and start[0] == 0 and start[1] == 0x3C and start[2] == 0 and start[3] != 0:
+        codec = "utf-16-be"
+    elif len(start) == 4 and start[0] == 0x3C and start[1] == 0 and start[2] != 0 and start[3] == 0:
+        codec = "utf-16-le"
+    else:
+        return body
+    text = body.decode(codec, "replace")
+    return re.sub(r"^<\?xml[^>]*\?>", '<?xml version="1.0" encoding="utf-8"?>', text, count=1).encode("utf-8")
+
+
+def _json_feed(body: bytes) -> dict | None:
+    """A JSON Feed (jsonfeed.org, 1.0 and 1.1) in the shape normalize() reads; None if it is not one."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict) or "jsonfeed.org" not in str(data.get("version", "")):
+        return None
+    items = data.get("items")
+    entries = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        authors = item.get("authors") or ([item["author"]] if isinstance(item.get("author"), dict) else [])
+        author = next((a.get("name") for a in authors if isinstance(a, dict) and a.get("name")), None)
+        content = item.get("content_html") or _text_as_html(item.get("content_text"))
+        entries.append({
+            "id": str(item.get("id") or ""),
+            "link": item.get("url") or item.get("external_url"),
+            "title": str(item.get("title") or ""),
+            "title_detail": {"type": "text/plain"},
+            "summary": str(item.get("summary") or ""),
+            "content": [{"value": str(content)}] if content else [],
+            "author": author,
+            "published_parsed": _iso_struct(item.get("date_published")),
+            "updated_parsed": _iso_struct(item.get("date_modified")),
+        })
+    return {"feed": {"title": data.get("title")}, "entries": entries, "bozo": False}
+
+
+def _text_as_html(text) -> str:
+    if not text:
+        return ""
+    from html import escape
+
+    return "".join(f"<p>{escape(p)}</p>" for p in str(text).split("\n\n") if p.strip())
+
+
+def _iso_struct(value):
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.utctimetuple()
+
+
+_FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "application/json",
+               "application/rdf+xml")
+
+
+class _LinkFinder(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag != "link":
+            return
+        a = {k.lower(): (v or "") for k, v in attrs}
+        rel = a.get("rel", "").lower().split()
+        if "alternate" in rel and a.get("type", "").lower().strip() in _FEED_TYPES and a.get("href"):
+            self.found.append(a["href"].strip())
+
+
+def discover_feeds(body: bytes, base_url: str) -> list[str]:
+    """The feeds a web page names in <link rel="alternate">, absolute, in page order (autodiscovery)."""
+    head = body[:200_000].decode("utf-8", "replace")
+    cut = re.search(r"<body[\s>]", head, re.I)
+    finder = _LinkFinder()
+    try:
+        finder.feed(head[: cut.start()] if cut else head)
+    except Exception:  # noqa: BLE001 - a page too broken to read names no feed
+        return []
+    return list(dict.fromkeys(urljoin(base_url, href) for href in finder.found))
 
 
 def normalize(item, feed_name: str, base_url: str, now: datetime) -> Entry:
     """One feedparser entry -> Entry: plain title, absolute link, UTC times, duplicate fingerprint."""
-    from briefings.store import fingerprint
+    from briefings.store import canonical_link, fingerprint
 
     link = item.get("link")
     if link:
@@ -69,7 +180,7 @@ def normalize(item, feed_name: str, base_url: str, now: datetime) -> Entry:
     summary_html = item.get("summary", "") or ""
     if content_html and content_html.strip() == summary_html.strip():
         summary_html = ""
-    title = _title(item) or plain_title(summary_html)[:90] or "(untitled)"
+    title = _title(item) or plain_title(summary_html or content_html)[:90] or "(untitled)"
     flags: list[str] = []
     # dict.get: feedparser's own get() maps a missing updated_parsed to published_parsed, with a warning.
     updated = _when(dict.get(item, "updated_parsed"))
@@ -85,7 +196,7 @@ def normalize(item, feed_name: str, base_url: str, now: datetime) -> Entry:
     else:
         digest = hashlib.sha256(f"{title}\n{summary_html}\n{content_html}".encode()).hexdigest()[:24]
         key = f"hash:{feed_name}:{digest}"
-    opening = html_to_text((summary_html or content_html)[:_FINGERPRINT_HTML])
+    opening = _opening(summary_html or content_html)
     return Entry(
         key=key,
         source_kind="feed",
@@ -100,7 +211,24 @@ def normalize(item, feed_name: str, base_url: str, now: datetime) -> Entry:
         content_html=content_html,
         flags=tuple(flags),
         fingerprint=fingerprint(title, opening),
+        canonical=canonical_link(link) or "",
     )
+
+
+def _opening(markup: str) -> str:
+    """The text of an entry's first words, enough for its fingerprint, without converting all of it."""
+    from briefings.store import FINGERPRINT_WORDS, WORD
+
+    for size in _FINGERPRINT_HTML:
+        chunk = markup[:size]
+        if len(markup) > size:
+            cut = chunk.rfind("<")
+            if cut > chunk.rfind(">"):
+                chunk = chunk[:cut]  # not half a tag
+        text = html_to_text(chunk)
+        if len(markup) <= size or sum(1 for _ in zip(WORD.finditer(text), range(FINGERPRINT_WORDS))) >= FINGERPRINT_WORDS:
+            return text
+    return text
 
 
 def _title(item) -> str:
