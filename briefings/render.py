@@ -8,6 +8,8 @@ passed nh3's allowlist first.
 
 from __future__ import annotations
 
+import functools
+
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,10 +59,19 @@ def safe_url(url: str | None) -> str | None:
 
 
 def environment(config: Config | None = None) -> jinja2.Environment:
-    """Templates from the user's [render] templates folder first, file by file, then the shipped ones."""
+    """Templates from the user's [render] templates folder first, file by file, then the shipped ones.
+
+    One environment per templates folder, so each template is compiled once per process.
+    """
+    user = config.render.templates if config is not None else None
+    return _environment(str(user) if user is not None else None)
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(user_templates: str | None) -> jinja2.Environment:
     folders: list[Path] = []
-    if config is not None and config.render.templates is not None:
-        folders.append(config.render.templates)
+    if user_templates is not None:
+        folders.append(Path(user_templates))
     folders.append(resources.templates_dir())
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(f) for f in folders]),
