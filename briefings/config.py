@@ -110,6 +110,17 @@ class EmailSettings:
 
 
 @dataclass(frozen=True)
+class ScheduleSettings:
+    timezone: str = _s("UTC", "IANA time zone the briefing times are in, e.g. \"Europe/Brussels\".")
+    collect: str = _s("every 30 minutes", "How often the daemon collects between briefings (an interval); empty: only at briefing time.")
+    briefing: list = _s(["monday 08:00"], "When the daemon makes and sends a briefing: one or more of \"monday 08:00\", \"daily 07:30\", \"weekdays 09:00\", \"every 2 hours\".")
+    catch_up: bool = _s(True, "At start, make the briefing that fell due while the daemon was down (once).")
+    heartbeat: str = _s("every 60 minutes", "How often the daemon logs that it is alive; empty: never.")
+    retry_seconds: float = _s(60.0, "Wait before a failed job is tried again; doubles with each failure in a row, at most an hour.")
+    lock_wait: float = _s(600.0, "Seconds a command waits for a running daemon job (or another run) to finish before giving up.")
+
+
+@dataclass(frozen=True)
 class Recipient:
     email: str
     name: str = ""
@@ -143,6 +154,7 @@ SECTIONS: dict[str, type] = {
     "classify": ClassifySettings,
     "smtp": SmtpSettings,
     "email": EmailSettings,
+    "schedule": ScheduleSettings,
 }
 
 
@@ -158,6 +170,7 @@ class Config:
     classify: ClassifySettings
     smtp: SmtpSettings
     email: EmailSettings
+    schedule: ScheduleSettings
     feeds: tuple[FeedConfig, ...]
     themes: tuple[Theme, ...]
     recipients: tuple[Recipient, ...] = ()
@@ -258,7 +271,10 @@ def from_dict(data: dict, cfg_path: Path, text: str = "") -> Config:
         raw = data.get(table, {})
         if not isinstance(raw, dict):
             fail("must be a table", table)
+        if table == "schedule" and isinstance(raw.get("briefing"), str):
+            raw = raw | {"briefing": [raw["briefing"]]}  # one time may be written without the list
         sections[table] = _build(cls, raw, table, root, fail)
+    _check_schedule(sections["schedule"], fail)
 
     feeds = _feeds(data.get("feeds", []), fail)
     if "themes" in data:
@@ -268,6 +284,31 @@ def from_dict(data: dict, cfg_path: Path, text: str = "") -> Config:
     recipients = _recipients(data.get("recipients", []), {t.id for t in themes}, fail)
     _check_mail(sections["smtp"], sections["email"], recipients, fail)
     return Config(path=cfg_path, feeds=feeds, themes=themes, recipients=recipients, **sections)
+
+
+def _check_schedule(schedule: "ScheduleSettings", fail) -> None:
+    from briefings import timetable
+
+    try:
+        timetable.zone(schedule.timezone)
+    except timetable.SpecError as exc:
+        fail(str(exc), "schedule", "timezone")
+    for key in ("collect", "heartbeat"):
+        value = getattr(schedule, key)
+        if value.strip():
+            try:
+                spec = timetable.parse(value)
+            except timetable.SpecError as exc:
+                fail(str(exc), "schedule", key)
+            if spec.interval is None:
+                fail(f"{value!r}: must be an interval, e.g. \"every 30 minutes\"", "schedule", key)
+    if not schedule.briefing:
+        fail("needs at least one time, e.g. [\"monday 08:00\"]", "schedule", "briefing")
+    for value in schedule.briefing:
+        try:
+            timetable.parse(value)
+        except timetable.SpecError as exc:
+            fail(str(exc), "schedule", "briefing")
 
 
 def _check_mail(smtp: "SmtpSettings", email: "EmailSettings", recipients, fail) -> None:

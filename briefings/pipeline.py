@@ -35,6 +35,7 @@ class RunReport:
     nothing_new: bool = False
     written: list[str] = field(default_factory=list)
     delivery: dict | None = None  # what the outbox sent, retried and failed
+    stopped: bool = False  # a stop request (daemon shutdown) cut the run short; nothing is lost
 
     @property
     def feeds_failed(self) -> list[dict]:
@@ -72,8 +73,13 @@ def collect(
     *,
     now: datetime,
     progress: Callable[[FeedResult], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> list[Entry]:
-    """Fetch the feeds and read the corpus; store what is new; return the new entries."""
+    """Fetch the feeds and read the corpus; store what is new; return the new entries.
+
+    When stop() turns true, the feeds still in flight are abandoned: what was
+    stored stays (each feed in one transaction), the rest is fetched next time.
+    """
     for feed in config.feeds:
         store.ensure_feed(feed.name, feed.url)
     states = store.feed_states()
@@ -83,13 +89,20 @@ def collect(
     next_index = 0
     # Results arrive in completion order; they are stored in config order, as soon as every
     # earlier feed is in, so the same story carried by two feeds always belongs to the first.
-    for result in fetch_all(config.feeds, config.fetch, states=states, now=now):
-        ready[order[result.name]] = result
-        if progress:
-            progress(result)
-        while next_index in ready:
-            _store_result(config, store, report, ready.pop(next_index), new, now)
-            next_index += 1
+    results = fetch_all(config.feeds, config.fetch, states=states, now=now, stop=stop)
+    try:
+        for result in results:
+            ready[order[result.name]] = result
+            if progress:
+                progress(result)
+            while next_index in ready:
+                _store_result(config, store, report, ready.pop(next_index), new, now)
+                next_index += 1
+            if stop and stop():
+                report.stopped = True
+                return new
+    finally:
+        results.close()
     corpus = load_corpus(config.corpus.path)
     report.corpus_documents = len(corpus.entries)
     report.corpus_skipped = [{"file": f, "reason": r} for f, r in corpus.skipped]
@@ -129,13 +142,14 @@ def collect_once(
     *,
     now: datetime | None = None,
     progress: Callable[[FeedResult], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> RunReport:
     """The collect stage alone: fetch, read the reading list, store what is new."""
     now = now or utcnow()
     report = RunReport()
     store = open_store(config)
     try:
-        collect(config, store, report, now=now, progress=progress)
+        collect(config, store, report, now=now, progress=progress, stop=stop)
     finally:
         store.close()
     return report
@@ -159,19 +173,31 @@ def run_once(
     now: datetime | None = None,
     dry_run: bool = False,
     progress: Callable[[FeedResult], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> RunReport:
-    """One whole briefing: collect, classify, compose, render, write to the archive, send the outbox."""
+    """One whole briefing: collect, classify, compose, render, write to the archive, send the outbox.
+
+    stop (the daemon's shutdown request) is honoured between feeds and between
+    recipients, never inside a transaction; a run cut short is not recorded as
+    done, so the daemon's catch-up finishes it at the next start.
+    """
     now = now or utcnow()
     report = RunReport(dry_run=dry_run)
     store = open_store(config, dry_run=dry_run)
     try:
         if not dry_run:
             report.written.extend(finish_unwritten(config, store))
-        collect(config, store, report, now=now, progress=progress)
+        collect(config, store, report, now=now, progress=progress, stop=stop)
+        if report.stopped:
+            return report
         make_briefing(config, store, report, now=now, dry_run=dry_run)
         # The outbox is sent whether or not this run made a briefing: earlier deliveries may be due.
         if not dry_run and config.mail_enabled:
-            report.delivery = send_outbox(config, store, now=now).as_dict()
+            delivery = send_outbox(config, store, now=now, stop=stop)
+            report.delivery = delivery.as_dict()
+            report.stopped = delivery.stopped
+        if not dry_run and not report.stopped:
+            store.set_time("last_briefing_run", now)
         return report
     finally:
         store.close()
@@ -264,7 +290,8 @@ def rebuild_briefing(config: Config, store: Store, briefing_id: int) -> tuple[st
     return rendered.web_html, row["text"] or rendered.text
 
 
-def send_outbox(config: Config, store: Store, *, now: datetime | None = None, ignore_wait: bool = False):
+def send_outbox(config: Config, store: Store, *, now: datetime | None = None, ignore_wait: bool = False,
+                stop: Callable[[], bool] | None = None):
     """Send every pending delivery that is due (the outbox), whatever briefing it belongs to."""
     from briefings.deliver.outbox import send_pending
 
@@ -275,4 +302,5 @@ def send_outbox(config: Config, store: Store, *, now: datetime | None = None, ig
         load_briefing=lambda bid: load_briefing(config, store, bid),
         ignore_wait=ignore_wait,
         eml_dir=config.output.dir if config.output.eml else None,
+        stop=stop,
     )

@@ -27,3 +27,7 @@ def sources_dir() -> Path:
 
 def shipped_config() -> Path:
     return _find("config.toml")
+
+
+def examples_file() -> Path:
+    return _find("themes-examples.jsonl")

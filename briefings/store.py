@@ -115,6 +115,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE deliveries ADD COLUMN created TEXT;
     CREATE INDEX deliveries_pending ON deliveries(status) WHERE status = 'pending';
     """,
+    # 2 -> 3: small facts the daemon keeps across restarts (when the last briefing job ran).
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -266,6 +270,25 @@ class Store:
             " next_try = ?, disabled = ? WHERE name = ?",
             (result.status, _ts(now), result.error, failures, next_try, int(result.status == "gone"), result.name),
         )
+
+    # -- meta ---------------------------------------------------------------
+
+    def get_time(self, key: str) -> datetime | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return _dt(row[0]) if row else None
+
+    def set_time(self, key: str, value: datetime) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                       (key, _ts(value)))
+
+    def last_briefing_time(self) -> datetime | None:
+        """When a briefing run last completed (daemon or `briefings run`), else the newest briefing's date."""
+        done = self.get_time("last_briefing_run")
+        if done is not None:
+            return done
+        row = self.db.execute("SELECT MAX(created) FROM briefings").fetchone()
+        return _dt(row[0]) if row and row[0] else None
 
     # -- entries ------------------------------------------------------------
 

@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "outbox": "briefings.cli.outbox:outbox",
     "send": "briefings.cli.outbox:send",
     "check": "briefings.cli.check:check",
+    "daemon": "briefings.cli.daemon:daemon",
+    "init": "briefings.cli.init:init",
 }
 
 

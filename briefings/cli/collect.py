@@ -24,8 +24,11 @@ def collect(ctx: click.Context, config_path, as_json: bool) -> None:
     """
     from briefings.pipeline import collect_once
 
+    from briefings.lock import job_lock
+
     config = load_config(ctx)
-    with feed_progress(len(config.feeds), quiet=as_json) as progress:
+    with job_lock(config.state.path).held(config.schedule.lock_wait), \
+            feed_progress(len(config.feeds), quiet=as_json) as progress:
         report = collect_once(config, progress=progress)
     if as_json:
         click.echo(json.dumps(report.as_dict(), default=str, sort_keys=True))

@@ -60,8 +60,10 @@ def send(ctx: click.Context, config_path, ignore_wait: bool, as_json: bool) -> N
     from briefings.pipeline import send_outbox
     from briefings.store import Store
 
+    from briefings.lock import job_lock
+
     config = load_config(ctx)
-    with Store(config.state.path) as store:
+    with job_lock(config.state.path).held(config.schedule.lock_wait), Store(config.state.path) as store:
         report = send_outbox(config, store, ignore_wait=ignore_wait)
     if as_json:
         click.echo(json.dumps(report.as_dict(), default=str))

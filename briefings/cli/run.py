@@ -52,8 +52,14 @@ def run(ctx: click.Context, config_path, dry_run: bool, as_json: bool) -> None:
     """
     from briefings.pipeline import run_once
 
+    from contextlib import nullcontext
+
+    from briefings.lock import job_lock
+
     config = load_config(ctx)
-    with feed_progress(len(config.feeds), quiet=as_json) as progress:
+    # A daemon job (or another run) on the same state file: wait for it, up to [schedule] lock_wait.
+    lock = nullcontext() if dry_run else job_lock(config.state.path).held(config.schedule.lock_wait)
+    with lock, feed_progress(len(config.feeds), quiet=as_json) as progress:
         report = run_once(config, dry_run=dry_run, progress=progress)
     if as_json:
         click.echo(json.dumps(report.as_dict(), default=str, sort_keys=True))

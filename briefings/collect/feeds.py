@@ -42,6 +42,7 @@ def fetch_all(
     *,
     states: dict | None = None,
     now: datetime | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> Iterator[FeedResult]:
     """Fetch and parse every feed; yield each result as it is ready (completion order).
 
@@ -62,6 +63,9 @@ def fetch_all(
     headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"}
 
     def one(client: httpx.Client, feed: FeedConfig) -> None:
+        if stop is not None and stop():
+            done.put(FeedResult(name=feed.name, url=feed.url, status="skipped", error="not fetched: stopping"))
+            return
         try:
             state = states.get(feed.name)
             url = feed.url
@@ -87,11 +91,16 @@ def fetch_all(
             headers=headers, timeout=timeout, limits=limits, follow_redirects=True, max_redirects=settings.max_redirects
         ) as client:
             workers = max(1, min(settings.concurrency, len(feeds) or 1))
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch")
+            try:
                 for feed in feeds:
                     pool.submit(one, client, feed)
                 for _ in feeds:
                     yield done.get()
+            finally:
+                # Closed early (a stop request): feeds not started are dropped; those in
+                # flight end within their timeout.
+                pool.shutdown(wait=True, cancel_futures=True)
     finally:
         parser.close()
 

@@ -34,6 +34,7 @@ class DeliveryReport:
     failed: list[dict] = field(default_factory=list)  # {recipient, error}
     skipped: int = 0
     error: str | None = None  # a problem that stopped sending altogether (config, login)
+    stopped: bool = False  # a stop request ended sending between two recipients; the rest stays pending
 
     def as_dict(self) -> dict:
         return {"sent": self.sent, "retrying": self.retrying, "failed": self.failed, "error": self.error}
@@ -151,7 +152,7 @@ def _slug(text: str) -> str:
 
 
 def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_wait: bool = False,
-                 eml_dir: Path | None = None) -> DeliveryReport:
+                 eml_dir: Path | None = None, stop=None) -> DeliveryReport:
     """Send every due delivery; record each outcome as it happens."""
     from briefings.deliver.smtp import Mailer, SendError
     from briefings.errors import DeliveryError
@@ -168,6 +169,9 @@ def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_
     variants: dict[tuple[int, tuple[str, ...]], tuple[Briefing, Rendered, str]] = {}
     with Mailer(config.smtp) as mailer:
         for delivery in due:
+            if stop is not None and stop():
+                report.stopped = True
+                break
             bid = delivery["briefing_id"]
             if bid not in briefings:
                 briefings[bid] = load_briefing(bid)

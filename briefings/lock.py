@@ -1,0 +1,93 @@
+"""Locks beside the state file, so two processes never work one store at once.
+
+Two locks, both ``flock`` on a file next to the SQLite file (released by the
+kernel when the process dies, however it dies):
+
+- ``<state>.daemon.lock``: held by a daemon for its whole life; a second daemon
+  for the same state file is refused at once.
+- ``<state>.lock``: held for the length of one job (a daemon's collect or
+  briefing, a `briefings run`, `collect` or `send`); others wait for it, up to a
+  bound.
+
+The holder writes its pid into the file, so a refusal can say who holds it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from briefings.errors import BriefingsError
+
+
+class LockBusy(BriefingsError):
+    """Another process holds the lock."""
+
+    exit_code = 3
+
+
+class FileLock:
+    def __init__(self, path: Path, what: str):
+        self.path = Path(path)
+        self.what = what
+        self.fd: int | None = None
+
+    def holder(self) -> str:
+        try:
+            pid = self.path.read_text().strip()
+        except OSError:
+            return "another process"
+        return f"process {pid}" if pid.isdigit() else "another process"
+
+    def acquire(self, timeout: float = 0.0, *, should_stop: Callable[[], bool] | None = None) -> None:
+        """Take the lock, waiting up to timeout seconds; LockBusy if it stays taken."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline or (should_stop and should_stop()):
+                    os.close(fd)
+                    raise LockBusy(
+                        f"{self.what}: the lock is held by {self.holder()} ({self.path})"
+                        + (f"; waited {timeout:.0f} s" if timeout else ""),
+                        "wait for it to finish, or stop it; the lock goes when its process ends",
+                    ) from None
+                time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        os.fsync(fd)
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        try:
+            os.ftruncate(self.fd, 0)
+        finally:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+    @contextmanager
+    def held(self, timeout: float = 0.0, **kwargs) -> Iterator["FileLock"]:
+        self.acquire(timeout, **kwargs)
+        try:
+            yield self
+        finally:
+            self.release()
+
+
+def job_lock(state_path: Path) -> FileLock:
+    return FileLock(Path(f"{state_path}.lock"), "a job is running on this state file")
+
+
+def daemon_lock(state_path: Path) -> FileLock:
+    return FileLock(Path(f"{state_path}.daemon.lock"), "another briefings daemon runs on this state file")
