@@ -7,7 +7,7 @@ import unicodedata
 from datetime import datetime
 
 from briefings.config import Config
-from briefings.models import Briefing, BriefingItem, Classification, Entry, Section
+from briefings.models import Briefing, BriefingItem, Classification, Entry, ReadingItem, Section
 from briefings.text import excerpt, html_to_text
 
 OTHER = Section(theme_id=None, name="Other", description="Entries that match no norms theme.", items=[])
@@ -82,3 +82,33 @@ def compose(
         off_topic=sum(1 for _, c in pending if c.theme is None),
     )
     return briefing, left_out
+
+
+def pick_reading(briefing: Briefing, documents: list[tuple[Entry, Classification | None]], *, limit: int) -> list[ReadingItem]:
+    """The reading-list documents most relevant to this briefing: those whose themes it covers.
+
+    A document's relevance is the sum, over the themes it is about (primary and
+    secondary) that this briefing has entries on, of its score for the theme
+    times the briefing's count of entries on it. Documents the briefing lists
+    itself are not repeated.
+    """
+    if limit <= 0:
+        return []
+    counts = {s.theme_id: len(s.items) for s in briefing.sections if s.theme_id}
+    listed = {item.entry.id for s in briefing.sections for item in s.items}
+    ranked = []
+    for entry, c in documents:
+        if c is None or entry.id in listed:
+            continue
+        shared = sorted((t for t in c.themes if t in counts), key=lambda t: -c.scores.get(t, 0.0))
+        if not shared:
+            continue
+        relevance = sum(c.scores.get(t, 0.0) * counts[t] for t in shared)
+        when = entry.published or entry.first_seen
+        ranked.append((-relevance, -(when.timestamp() if when else 0), entry.title, entry, shared))
+    ranked.sort(key=lambda r: r[:3])
+    return [
+        ReadingItem(title=entry.title, link=entry.link, source=entry.author or entry.source_name,
+                    date=entry.published, themes=shared)
+        for *_, entry, shared in ranked[:limit]
+    ]

@@ -49,6 +49,7 @@ class StateSettings:
 class OutputSettings:
     dir: Path = _s("archive", "Folder the briefings and the archive index are written to.")
     eml: bool = _s(False, "Also write every e-mail message to the archive as .eml.")
+    base_url: str = _s("", "URL the archive folder is published at (e.g. https://intranet.example.org/briefings/): e-mails then link to the full web version. Empty: no such links.")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class BriefingSettings:
     max_per_theme: int = _s(8, "Entries shown per theme in the e-mail; the web version lists all.")
     excerpt_sentences: int = _s(3, "Sentences in each entry's excerpt.")
     footer: str = _s("", "Contact or unsubscribe line printed at the foot of every briefing.")
+    reading_list: int = _s(3, "Reading-list documents shown under \"From the reading list\": those most relevant to the briefing's themes; 0: none.")
 
 
 @dataclass(frozen=True)
@@ -275,6 +277,9 @@ def from_dict(data: dict, cfg_path: Path, text: str = "") -> Config:
             raw = raw | {"briefing": [raw["briefing"]]}  # one time may be written without the list
         sections[table] = _build(cls, raw, table, root, fail)
     _check_schedule(sections["schedule"], fail)
+    base_url = sections["output"].base_url
+    if base_url and not re.match(r"^https?://[^\s/]+", base_url):
+        fail(f"must be an http(s) URL, got {base_url!r}", "output", "base_url")
 
     feeds = _feeds(data.get("feeds", []), fail)
     if "themes" in data:

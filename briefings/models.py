@@ -101,6 +101,17 @@ class Section:
 
 
 @dataclass
+class ReadingItem:
+    """A reading-list document shown under "From the reading list": why it is relevant now."""
+
+    title: str
+    link: str | None
+    source: str
+    date: datetime | None
+    themes: list[str]  # ids of this briefing's themes the document speaks to, strongest first
+
+
+@dataclass
 class Briefing:
     title: str
     slug: str
@@ -110,6 +121,8 @@ class Briefing:
     sections: list[Section]
     off_topic: int = 0
     id: int | None = None
+    previous_counts: dict[str, int] | None = None  # theme counts of the briefing before, for "change since"
+    reading: list[ReadingItem] = field(default_factory=list)
 
     @property
     def entry_count(self) -> int:
@@ -125,3 +138,4 @@ class Rendered:
     html: str
     text: str
     web_html: str  # the full web version, every entry listed
+    email_limit: int | None = None  # entries per theme the e-mail shows (lowered to stay under Gmail's clip)

@@ -206,7 +206,7 @@ def run_once(
 def make_briefing(config: Config, store: Store, report: RunReport, *, now: datetime, dry_run: bool = False) -> None:
     """Classify what is pending and, when anything is on topic, store, render and write a briefing."""
     from briefings.compose import compose
-    from briefings.deliver.disk import write_briefing, write_index
+    from briefings.deliver.disk import write_archive, write_briefing
     from briefings.deliver.outbox import outbox_rows
     from briefings.render import render
 
@@ -222,6 +222,7 @@ def make_briefing(config: Config, store: Store, report: RunReport, *, now: datet
     briefing, left_out = compose(
         config, pending, now=now, since=last["created"] if last else None, slug_taken=store.slug_taken
     )
+    enrich(config, store, briefing)
     rendered = render(briefing, config)
     html_path, text_path = _paths(config, briefing.slug)
     report.briefing = {
@@ -232,6 +233,7 @@ def make_briefing(config: Config, store: Store, report: RunReport, *, now: datet
         "html": str(html_path),
         "text": str(text_path),
         "email_html_bytes": len(rendered.html.encode("utf-8")),
+        "email_per_theme": rendered.email_limit,
     }
     # The briefing and its outbox are stored (its entries settled) before any file is written or
     # message sent: if either fails, the next run finishes it from the store; nothing is lost or repeated.
@@ -243,7 +245,7 @@ def make_briefing(config: Config, store: Store, report: RunReport, *, now: datet
         write_briefing(config.output.dir, briefing.slug, rendered.web_html, rendered.text)
         store.set_briefing_paths(briefing_id, str(html_path), str(text_path))
         report.written += [str(html_path), str(text_path)]
-        report.written.append(str(write_index(config, store.briefings())))
+        report.written.append(str(write_archive(config, store)[0]))
 
 
 def _paths(config: Config, slug: str):
@@ -254,7 +256,7 @@ def _paths(config: Config, slug: str):
 
 def finish_unwritten(config: Config, store: Store) -> list[str]:
     """Write the files of briefings stored but not yet written (a crash between the two)."""
-    from briefings.deliver.disk import write_briefing, write_index
+    from briefings.deliver.disk import write_archive, write_briefing
 
     rows = store.db.execute("SELECT id, slug FROM briefings WHERE html_path IS NULL ORDER BY id").fetchall()
     written: list[str] = []
@@ -264,7 +266,7 @@ def finish_unwritten(config: Config, store: Store) -> list[str]:
         store.set_briefing_paths(row["id"], str(html_path), str(text_path))
         written += [str(html_path), str(text_path)]
     if rows:
-        written.append(str(write_index(config, store.briefings())))
+        written.append(str(write_archive(config, store)[0]))
     return written
 
 
@@ -278,7 +280,56 @@ def load_briefing(config: Config, store: Store, briefing_id: int):
     since = datetime.fromisoformat(row["period_start"]) if row["period_start"] else None
     briefing, _ = compose(config, entries, now=created, since=since)
     briefing.slug, briefing.title, briefing.off_topic, briefing.id = row["slug"], row["title"], row["off_topic"], row["id"]
+    enrich(config, store, briefing)
     return briefing
+
+
+def enrich(config: Config, store: Store, briefing) -> None:
+    """What a briefing shows beyond its entries: the change since the one before, and the reading list."""
+    from briefings.compose import pick_reading
+
+    before = store.briefing_before(briefing.id)
+    briefing.previous_counts = before["theme_counts"] if before else None
+    briefing.reading = pick_reading(briefing, store.reading_list(), limit=config.briefing.reading_list)
+
+
+def rebuild_archive(config: Config, store: Store) -> list[str]:
+    """Every briefing's web page and text, the index and the theme pages, rendered again from the store.
+
+    For after an upgrade or a change of templates; the e-mails already sent are
+    not touched, and nothing is marked or collected.
+    """
+    from briefings.deliver.disk import write_archive, write_briefing
+    from briefings.render import render
+
+    written: list[str] = []
+    for row in store.briefings():
+        rendered = render(load_briefing(config, store, row["id"]), config)
+        html_path, text_path = write_briefing(config.output.dir, row["slug"], rendered.web_html, rendered.text)
+        store.set_briefing_paths(row["id"], str(html_path), str(text_path))
+        written += [str(html_path), str(text_path)]
+    written += [str(p) for p in write_archive(config, store)]
+    return written
+
+
+def preview(config: Config, *, now: datetime | None = None):
+    """The next briefing from what is pending, rendered, with nothing stored or marked (None: nothing to show)."""
+    from briefings.compose import compose
+    from briefings.render import render
+
+    now = now or utcnow()
+    store = open_store(config, dry_run=True)  # an in-memory copy: classifying here changes nothing on disk
+    try:
+        pending = classify_pending(config, store)
+        if not any(c.theme for _, c in pending) and not (config.briefing.include_off_topic and pending):
+            return None
+        last = store.last_briefing()
+        briefing, _ = compose(config, pending, now=now, since=last["created"] if last else None,
+                              slug_taken=store.slug_taken)
+        enrich(config, store, briefing)
+        return briefing, render(briefing, config)
+    finally:
+        store.close()
 
 
 def rebuild_briefing(config: Config, store: Store, briefing_id: int) -> tuple[str, str]:

@@ -85,6 +85,11 @@ def _environment(user_templates: str | None) -> jinja2.Environment:
     return env
 
 
+# Gmail clips a message whose HTML passes 102 KB (and hides the rest behind a link); the e-mail
+# is kept under this, with room for the personal unsubscribe link and the headers.
+MAX_EMAIL_HTML = 100 * 1024
+
+
 @dataclass
 class _View:
     """The briefing as the templates see it."""
@@ -92,34 +97,60 @@ class _View:
     briefing: Briefing
     themes: dict[str, str]
     limit: int | None
+    web_url: str | None = None  # the full web version, for "N more" links from the e-mail
 
     def sections(self):
         for section in self.briefing.sections:
             shown = section.items if self.limit is None else section.items[: self.limit]
+            sid = section.theme_id or "other"
             yield {
-                "id": section.theme_id or "other",
+                "id": sid,
+                "theme_id": section.theme_id,
                 "name": section.name,
                 "description": section.description,
                 "count": len(section.items),
                 "hidden": len(section.items) - len(shown),
-                "items": [self._item(item) for item in shown],
+                "more_url": f"{self.web_url}#{sid}" if self.web_url else None,
+                "items": [item_view(item, self.themes) for item in shown],
             }
 
-    def _item(self, item):
-        entry = item.entry
-        return {
-            "id": entry.id,
-            "title": entry.title,
-            "link": safe_url(entry.link),
-            "source": entry.source_name,
-            "author": entry.author,
-            "date": entry.published or entry.first_seen,
-            "date_estimated": "date-estimated" in entry.flags,
-            "excerpt": item.excerpt,
-            "summary": sanitize(entry.summary_html or entry.content_html),
-            "tags": [{"id": t, "name": self.themes.get(t, t)} for t in item.classification.secondary],
-            "also": [{"source": s, "link": safe_url(link)} for s, link in item.also],
-        }
+    def glance(self):
+        counts = [(s.theme_id or "other", s.name, len(s.items)) for s in self.briefing.sections]
+        top = max((n for _, _, n in counts), default=0) or 1
+        previous = self.briefing.previous_counts
+        rows = []
+        for sid, name, n in counts:
+            change = None
+            if previous is not None:
+                before = previous.get(sid if sid != "other" else "off-topic", 0)
+                change = "new" if before == 0 else ("same" if n == before else f"{n - before:+d}".replace("-", "\u2212"))
+            rows.append({"id": sid, "name": name, "count": n, "bar": max(2, round(100 * n / top)), "change": change})
+        return rows
+
+    def reading(self):
+        return [
+            {"title": r.title, "link": safe_url(r.link), "source": r.source, "date": r.date,
+             "themes": [self.themes.get(t, t) for t in r.themes]}
+            for r in self.briefing.reading
+        ]
+
+
+def item_view(item, themes: dict[str, str]) -> dict:
+    """One entry as a template sees it: text escaped by the template, links checked, HTML sanitized."""
+    entry = item.entry
+    return {
+        "id": entry.id,
+        "title": entry.title,
+        "link": safe_url(entry.link),
+        "source": entry.source_name,
+        "author": entry.author,
+        "date": entry.published or entry.first_seen,
+        "date_estimated": "date-estimated" in entry.flags,
+        "excerpt": item.excerpt,
+        "summary": sanitize(entry.summary_html or entry.content_html),
+        "tags": [{"id": t, "name": themes.get(t, t)} for t in item.classification.secondary],
+        "also": [{"source": s, "link": safe_url(link)} for s, link in item.also],
+    }
 
 
 # Stands in for each recipient's unsubscribe link until the CSS is inlined: premailer runs once per
@@ -127,41 +158,56 @@ class _View:
 UNSUBSCRIBE_SENTINEL = "https://unsubscribe.briefings.invalid/"
 
 
+def web_url(config: Config, slug: str) -> str | None:
+    base = config.output.base_url.strip()
+    return f"{base.rstrip('/')}/{slug}.html" if base else None
+
+
 def render(briefing: Briefing, config: Config, *, generated: datetime | None = None, web: bool = True) -> Rendered:
     """The e-mail HTML (limited per theme, CSS inlined), the plain text, and (web=True) the full web version.
 
     When [email] sets an unsubscribe address, the e-mail and text carry a
-    placeholder link that ``personalize`` replaces per recipient.
+    placeholder link that ``personalize`` replaces per recipient. Should the
+    e-mail HTML pass MAX_EMAIL_HTML, fewer entries per theme are shown (the rest
+    are counted, and linked when [output] base_url is set).
     """
     env = environment(config)
     themes = {t.id: t.name for t in config.themes}
-    limit = config.briefing.max_per_theme or None
+    online = web_url(config, briefing.slug)
+    view = _View(briefing, themes, None, online)
+    start, end = briefing.period_start, briefing.period_end
     common = {
         "briefing": briefing,
         "title": briefing.title,
         "footer": config.briefing.footer,
         "version": __version__,
         "generated": generated or briefing.created,
-        "glance": [
-            {"id": s.theme_id or "other", "name": s.name, "count": len(s.items)} for s in briefing.sections
-        ],
+        "covering": bool(start and end and start.date() != end.date()),
+        "glance": view.glance(),
+        "reading": view.reading(),
         "total": briefing.entry_count,
         "off_topic": briefing.off_topic,
         "unsubscribe": None,
+        "web_url": online,
     }
     mail_common = common | {
         "unsubscribe": UNSUBSCRIBE_SENTINEL if (config.email.unsubscribe_url or config.email.unsubscribe_mailto) else None
     }
-    email_view = _View(briefing, themes, limit)
-    web_view = _View(briefing, themes, None)
-    html = env.get_template("briefing.html.j2").render(mail_common, sections=list(email_view.sections()), web=False)
-    text = env.get_template("briefing.txt.j2").render(mail_common, sections=list(email_view.sections()))
+    limit = config.briefing.max_per_theme or None
+    template = env.get_template("briefing.html.j2")
+    while True:
+        email_view = _View(briefing, themes, limit, online)
+        sections = list(email_view.sections())
+        html = inline_css(template.render(mail_common, sections=sections, web=False))
+        biggest = max((len(s.items) for s in briefing.sections), default=0)
+        if len(html.encode("utf-8")) <= MAX_EMAIL_HTML or biggest <= 1 or (limit is not None and limit <= 1):
+            break
+        limit = max(1, (min(limit, biggest) if limit else biggest) * 3 // 4)
+    text = env.get_template("briefing.txt.j2").render(mail_common, sections=sections)
     web_html = ""
     if web:
-        web_html = inline_css(
-            env.get_template("briefing.html.j2").render(common, sections=list(web_view.sections()), web=True)
-        )
-    return Rendered(html=inline_css(html), text=text, web_html=web_html)
+        web_html = inline_css(template.render(common, sections=list(view.sections()), web=True))
+    return Rendered(html=html, text=text, web_html=web_html, email_limit=limit)
 
 
 def unsubscribe_link(config: Config, email: str) -> str | None:

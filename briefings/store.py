@@ -542,6 +542,31 @@ class Store:
             for row in rows
         ]
 
+    def briefing_before(self, briefing_id: int | None) -> dict | None:
+        """The briefing made just before this one (the newest, for one not stored yet)."""
+        for row in self.briefings():
+            if briefing_id is None or row["id"] < briefing_id:
+                return row
+        return None
+
+    def reading_list(self) -> list[tuple[Entry, Classification | None]]:
+        """Every reading-list document, with its stored classification."""
+        rows = self.db.execute("SELECT * FROM entries WHERE source_kind = 'corpus' ORDER BY id").fetchall()
+        return [(_entry(r), _classification(r)) for r in rows]
+
+    def theme_history(self) -> list[dict]:
+        """Every entry any briefing listed, with its theme and briefing, newest briefing first."""
+        rows = self.db.execute(
+            "SELECT e.*, be.theme AS listed_theme, be.position, b.id AS b_id, b.slug AS b_slug, b.title AS b_title,"
+            " b.created AS b_created FROM briefing_entries be JOIN entries e ON e.id = be.entry_id"
+            " JOIN briefings b ON b.id = be.briefing_id ORDER BY b.created DESC, b.id DESC, be.position"
+        ).fetchall()
+        return [
+            {"entry": _entry(r), "classification": _classification(r), "theme": r["listed_theme"],
+             "briefing": {"id": r["b_id"], "slug": r["b_slug"], "title": r["b_title"], "created": _dt(r["b_created"])}}
+            for r in rows
+        ]
+
     def last_briefing(self) -> dict | None:
         found = self.briefings()
         return found[0] if found else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip as gzip_module
 import hashlib
+import os
 import shutil
 import socket
 import textwrap
@@ -336,3 +337,71 @@ def json_value(v) -> str:
     import json
 
     return json.dumps(v)
+
+
+CHROMIUM = os.environ.get("BRIEFINGS_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium, driven by Playwright. Missing Chromium fails the tests: `make test` installs it."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: run `make system-deps` (apt-get install chromium) "
+                    "or set BRIEFINGS_CHROMIUM")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"],
+        )
+        yield launched
+        launched.close()
+
+
+class PageProbe:
+    """A page opened at a given width, with every console error and dialog it produced."""
+
+    def __init__(self, browser, width: int = 375, height: int = 800):
+        self.context = browser.new_context(viewport={"width": width, "height": height}, java_script_enabled=True)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+
+    def open(self, path: Path):
+        self.page.goto(Path(path).resolve().as_uri())
+        self.page.wait_for_load_state("load")
+        return self.page
+
+    def horizontal_overflow(self) -> int:
+        return self.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+    def screenshot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / name
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def page_probe(browser):
+    probes = []
+
+    def make(width: int = 375, height: int = 800) -> PageProbe:
+        probe = PageProbe(browser, width, height)
+        probes.append(probe)
+        return probe
+
+    yield make
+    for probe in probes:
+        probe.close()

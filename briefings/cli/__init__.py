@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "check": "briefings.cli.check:check",
     "daemon": "briefings.cli.daemon:daemon",
     "init": "briefings.cli.init:init",
+    "archive": "briefings.cli.archive:archive",
+    "preview": "briefings.cli.archive:preview",
 }
 
 

@@ -40,14 +40,49 @@ def write_briefing(output_dir: Path, slug: str, web_html: str, text: str) -> tup
     return html_path, text_path
 
 
-def write_index(config: Config, briefings: list[dict]) -> Path:
-    """archive/index.html: every briefing, newest first, with its date, entry count and theme counts."""
-    from briefings.render import environment, inline_css
+def write_archive(config: Config, store) -> list[Path]:
+    """archive/index.html and one page per theme (archive/themes/<id>.html), from the store.
 
+    The index lists every briefing, newest first, with its date, entry count and
+    theme counts; each theme page lists that theme's entries across briefings.
+    Plain relative links: it all works from the file system, without a server.
+    """
+    from briefings import __version__
+    from briefings.compose import entry_excerpt
+    from briefings.render import environment, inline_css, safe_url
+
+    env = environment(config)
     names = {t.id: t.name for t in config.themes}
     order = {t.id: i for i, t in enumerate(config.themes)}
+    totals: dict[str, int] = {}
+    groups: dict[str, list[dict]] = {t.id: [] for t in config.themes}
+    for row in store.theme_history():
+        theme = row["theme"]
+        if theme not in groups:
+            continue  # off-topic, or a theme no longer in config.toml
+        totals[theme] = totals.get(theme, 0) + 1
+        briefing = row["briefing"]
+        bucket = groups[theme]
+        if not bucket or bucket[-1]["id"] != briefing["id"]:
+            bucket.append(briefing | {"items": []})
+        entry, c = row["entry"], row["classification"]
+        bucket[-1]["items"].append({
+            "title": entry.title, "link": safe_url(entry.link), "source": entry.source_name,
+            "date": entry.published or entry.first_seen,
+            "excerpt": entry_excerpt(entry, config.briefing.excerpt_sentences),
+            "tags": [{"id": t, "name": names[t]} for t in (c.secondary if c else ()) if t in names],
+        })
+    written = []
+    for theme in config.themes:
+        html = env.get_template("theme.html.j2").render(
+            title=config.briefing.title, theme=theme, groups=groups[theme.id], count=totals.get(theme.id, 0),
+            version=__version__,
+        )
+        path = config.output.dir / "themes" / f"{theme.id}.html"
+        write_atomic(path, inline_css(html))
+        written.append(path)
     rows = []
-    for b in briefings:
+    for b in store.briefings():
         html_name = Path(b["html_path"]).name if b.get("html_path") else None
         text_name = Path(b["text_path"]).name if b.get("text_path") else None
         themes = sorted(b["theme_counts"].items(), key=lambda kv: order.get(kv[0], len(order)))
@@ -58,10 +93,14 @@ def write_index(config: Config, briefings: list[dict]) -> Path:
                 "entry_count": b["entry_count"],
                 "href": html_name,
                 "text_href": text_name,
-                "themes": [{"id": k, "name": names.get(k, k), "count": v} for k, v in themes],
+                "themes": [{"id": k, "name": names.get(k, k), "count": v,
+                            "page": f"themes/{k}.html" if k in names else None} for k, v in themes],
             }
         )
-    html = environment(config).get_template("index.html.j2").render(title=config.briefing.title, briefings=rows)
+    index = env.get_template("index.html.j2").render(
+        title=config.briefing.title, briefings=rows, version=__version__,
+        themes=[{"id": t.id, "name": t.name, "count": totals.get(t.id, 0)} for t in config.themes],
+    )
     path = config.output.dir / "index.html"
-    write_atomic(path, inline_css(html))
-    return path
+    write_atomic(path, inline_css(index))
+    return [path, *written]
