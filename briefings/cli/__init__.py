@@ -75,7 +75,8 @@ def cli(ctx: click.Context, config_path: Path) -> None:
     (the corpus folder), groups them by norms theme with the evidence, and writes
     an HTML and a plain-text briefing to the archive folder.
 
-    Start with `briefings run`. Every command has --help.
+    Start with `briefings run`; `briefings daemon` runs it on a schedule.
+    Every command has --help.
     """
     ctx.obj = {"config_path": config_path}
 
