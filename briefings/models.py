@@ -74,6 +74,8 @@ class FeedResult:
     seconds: float = 0.0
     new: int = 0  # filled by the pipeline after storing
     alternates: list[str] = field(default_factory=list)  # feeds a web page named instead of being one
+    item_hashes: bytes | None = None  # digests of the items fetched (stored with the entries, for the next fetch)
+    skipped: int = 0  # items not parsed again: unchanged since the previous fetch
     discovered_from: str | None = None  # the web page `feeds add` was given, when it found this feed there
 
 

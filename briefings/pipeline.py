@@ -128,6 +128,7 @@ def _store_result(config: Config, store: Store, report: RunReport, result: FeedR
             "status": result.status,
             "new": result.new,
             "entries": len(result.entries),
+            "unchanged_items": result.skipped,
             "error": result.error,
             "warning": result.warning,
             "moved_to": result.new_url,

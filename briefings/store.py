@@ -119,6 +119,11 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 3 -> 4: digests of the items of each feed's last successful fetch, stored with its entries,
+    # so the next fetch parses only the items that changed.
+    """
+    ALTER TABLE feeds ADD COLUMN item_hashes BLOB;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -253,10 +258,11 @@ class Store:
                 "UPDATE feeds SET status = ?, last_attempt = ?, last_success = ?, last_error = ?,"
                 " consecutive_failures = 0, next_try = NULL, etag = COALESCE(?, etag),"
                 " last_modified = COALESCE(?, last_modified), title = COALESCE(?, title),"
-                " url = COALESCE(?, url), moved_to = COALESCE(?, moved_to) WHERE name = ?",
+                " url = COALESCE(?, url), moved_to = COALESCE(?, moved_to),"
+                " item_hashes = COALESCE(?, item_hashes) WHERE name = ?",
                 (
                     result.status, _ts(now), _ts(now), result.warning, result.etag, result.last_modified,
-                    result.title, result.new_url, result.new_url, result.name,
+                    result.title, result.new_url, result.new_url, result.item_hashes, result.name,
                 ),
             )
             return

@@ -61,6 +61,10 @@ class FeedServer:
             def log_message(self, *args):
                 pass
 
+            def setup(self):
+                super().setup()
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no delayed-ACK stalls
+
             def do_GET(self):
                 route = server.routes.get(self.path)
                 if route is None:

@@ -436,3 +436,33 @@ def test_a_web_page_names_its_feed(tmp_path, feed_server, cli_run):
     assert result.exit_code == 0, result.output
     assert "is a web page; adding the feed it names" in result.stderr
     assert f'url = "{feed_url}"' in cfg.read_text() and page_url not in cfg.read_text()
+
+
+def _rss(items: list[tuple[str, str]], extra_channel: str = "") -> str:
+    body = "".join(f"<item><title>{t}</title><link>https://inc.example.org/{g}</link><guid>https://inc.example.org/{g}</guid>"
+                   f"<description>{t}: the text of item {g}.</description></item>" for g, t in items)
+    return (f'<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel><title>Inc</title>{extra_channel}'
+            f"{body}</channel></rss>")
+
+
+@pytest.mark.parametrize("ill_formed", [False, True])
+def test_a_changed_feed_parses_only_the_items_that_changed(tmp_path, feed_server, cli_run, ill_formed):
+    # An unescaped "&" makes the document ill-formed: it is then parsed whole every time, and nothing is lost.
+    noise = "<copyright>Tom & Jerry</copyright>" if ill_formed else ""
+    old = [("1", "Ministers meet on norms"), ("2", "OEWG session opens"), ("3", "CERTs exercise together")]
+    url = feed_server.add("/inc.rss", _rss(old, noise))
+    cfg = write_config(tmp_path, [("inc", url)], corpus=None, fetch=fetch_settings(workers=1))
+    first = collect_json(cli_run, cfg)["feeds"][0]
+    assert (first["entries"], first["unchanged_items"], first["new"]) == (3, 0, 3)
+    changed = [("4", "A new treaty is signed"), ("1", "Ministers meet on norms (updated)"), ("2", "OEWG session opens"),
+               ("3", "CERTs exercise together"), ("5", "Capacity fund announced")]
+    feed_server.add("/inc.rss", _rss(changed, noise + "<lastBuildDate>Mon, 23 Nov 2026 08:00:00 GMT</lastBuildDate>"))
+    second = collect_json(cli_run, cfg)["feeds"][0]
+    assert second["status"] == "ok" and second["new"] == 2
+    if ill_formed:
+        assert (second["entries"], second["unchanged_items"]) == (5, 0)
+    else:
+        assert (second["entries"], second["unchanged_items"]) == (3, 2)  # items 4, 5 and the edited 1
+    titles = {r[0] for r in sqlite3.connect(tmp_path / "state" / "briefings.sqlite3").execute("SELECT title FROM entries")}
+    assert titles == {"Ministers meet on norms", "OEWG session opens", "CERTs exercise together",
+                      "A new treaty is signed", "Capacity fund announced"}

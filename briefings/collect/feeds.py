@@ -112,6 +112,9 @@ class _Parser:
         self.workers = workers if workers > 0 else (os.cpu_count() or 1)
         self.pool = None
         self.lock = threading.Lock()
+        # Bodies waiting for a worker are held in memory: when downloads outrun parsing, the
+        # fetch threads wait here instead of piling up every feed at once.
+        self.slots = threading.BoundedSemaphore(2 * self.workers + 2)
 
     def _pool(self):
         with self.lock:
@@ -129,15 +132,17 @@ class _Parser:
         started = time.monotonic()
         pool = self._pool()
         if pool is not None:
+            self.slots.acquire()
             try:
                 future = pool.submit(parse_feed, *args)
             except RuntimeError:  # BrokenProcessPool is one
-                pass
+                self.slots.release()
             else:
                 def finished(f):
+                    self.slots.release()
                     try:
                         _apply(result, f.result())
-                    except Exception as exc:
+                    except BaseException as exc:  # CancelledError too, when a stop closed the pool
                         result.status, result.error = "failed", f"the parser failed on this feed ({exc!r})"
                     result.seconds += time.monotonic() - started
                     deliver(result)
@@ -168,6 +173,8 @@ def _apply(result: FeedResult, parsed: Parsed) -> None:
         result.etag = result.last_modified = None
         return
     result.status = "ok"
+    result.item_hashes = parsed.item_hashes
+    result.skipped = parsed.skipped
     result.title = parsed.title
     result.warning = parsed.warning
     result.entries = parsed.entries
@@ -226,6 +233,8 @@ def fetch_one(
         result.error = f"{type(exc).__name__}: {exc or 'connection failed'}: check the URL or try again later"
     else:
         parse_args = _interpret(result, response, body, now)
+        if parse_args is not None and state is not None and state["url"] == url and state["item_hashes"]:
+            parse_args = (*parse_args, bytes(state["item_hashes"]))
     result.seconds = time.monotonic() - started
     return result, parse_args
 

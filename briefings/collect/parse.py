@@ -32,12 +32,20 @@ class Parsed:
     title: str | None = None
     warning: str | None = None
     reason: str | None = None  # when not ok: why this is not a feed
+    item_hashes: bytes = b""  # a digest of every item's bytes, for the next fetch to skip the unchanged ones
+    skipped: int = 0  # items left unparsed because the previous fetch had them byte for byte
     alternates: list[str] = field(default_factory=list)  # feeds a web page names (autodiscovery)
     entries: list[Entry] = field(default_factory=list)
 
 
-def parse_feed(body: bytes, headers: dict[str, str], url: str, feed_name: str, now: datetime) -> Parsed:
-    """Parse one feed document. Sanitizing is left to render (nh3), so feedparser's is off."""
+def parse_feed(body: bytes, headers: dict[str, str], url: str, feed_name: str, now: datetime,
+               known: bytes = b"") -> Parsed:
+    """Parse one feed document. Sanitizing is left to render (nh3), so feedparser's is off.
+
+    known: the item digests of this feed's previous fetch (whose entries are stored).
+    Items whose bytes are unchanged are cut out before feedparser sees the document:
+    a feed that gained five items costs the parse of five, not fifty.
+    """
     import feedparser  # here, so a run where every feed answers 304 never loads it
 
     content_type = headers.get("content-type", "")
@@ -46,6 +54,11 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str, feed_name: str, n
         if json_feed is not None:
             return _parsed(json_feed, feed_name, url, now)
     body = _recode_utf16(body)
+    digests, reduced = item_digests(body, known)
+    skipped = 0
+    if reduced is not None:
+        body, skipped = reduced
+        headers = headers | {"content-type": "application/xml"}  # the reduced document is UTF-8
     # No content-location: feedparser would resolve every link against it, and
     # normalize() resolves the entry link against the feed's address anyway.
     parsed = feedparser.parse(
@@ -59,7 +72,9 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str, feed_name: str, n
         why = str(parsed.get("bozo_exception") or "")[:120]
         found = discover_feeds(body, url) if b"<" in body[:2048] else []
         return Parsed(ok=False, reason=f"not a feed ({kind}{': ' + why if why else ''})", alternates=found)
-    return _parsed(parsed, feed_name, url, now)
+    result = _parsed(parsed, feed_name, url, now)
+    result.item_hashes, result.skipped = digests, skipped
+    return result
 
 
 def _parsed(parsed, feed_name: str, url: str, now: datetime) -> Parsed:
@@ -72,6 +87,41 @@ def _parsed(parsed, feed_name: str, url: str, now: datetime) -> Parsed:
         warning=warning,
         entries=[normalize(item, feed_name, url, now) for item in parsed["entries"]],
     )
+
+
+DIGEST = 12  # bytes per item digest
+_ITEMS = {"item", "entry"}
+
+
+def item_digests(body: bytes, known: bytes = b"") -> tuple[bytes, tuple[bytes, int] | None]:
+    """(every item's digest, and the document without the items in known, or None to parse it whole).
+
+    lxml reads the document (strict, no entities resolved, no network: ten times
+    faster than feedparser); anything it cannot read is left to feedparser whole.
+    Items are the RSS <item> and Atom <entry> elements at the top of the feed.
+    """
+    from lxml import etree
+
+    try:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+        root = etree.fromstring(body, parser)
+    except (etree.LxmlError, ValueError, TypeError):
+        return b"", None
+    containers = [root] + [child for child in root if isinstance(child.tag, str) and etree.QName(child).localname == "channel"]
+    items = [el for parent in containers for el in parent
+             if isinstance(el.tag, str) and etree.QName(el).localname in _ITEMS]
+    digests = [hashlib.blake2b(etree.tostring(el, encoding="utf-8", with_tail=False), digest_size=DIGEST).digest()
+               for el in items]
+    joined = b"".join(digests)
+    if not known or not items:
+        return joined, None
+    seen = {known[i:i + DIGEST] for i in range(0, len(known), DIGEST)}
+    old = [el for el, digest in zip(items, digests) if digest in seen]
+    if not old:
+        return joined, None
+    for el in old:
+        el.getparent().remove(el)
+    return joined, (etree.tostring(root.getroottree(), xml_declaration=True, encoding="utf-8"), len(old))
 
 
 def _recode_utf16(body: bytes) -> bytes:
