@@ -170,9 +170,11 @@ def main() -> None:
                 work = tmp / "briefings"
                 work.mkdir()
                 config = briefings_config(work, server, names)
+                server.warm()
                 steps = {}
                 steps["cold"], steps["unchanged"] = run_briefings(config), run_briefings(config)
                 next_day(feeds, 5)
+                server.warm()
                 floors["next day"] = parse_floor(feeds)
                 steps["next day"] = run_briefings(config)
                 for step, (seconds, mb, report) in steps.items():
@@ -191,6 +193,7 @@ def main() -> None:
                         for step in ("cold", "unchanged"):
                             _keep(best["rss2email"], step, *run_rss2email(r2e, cfg, data))
                         next_day(feeds, 5)
+                        server.warm()
                         _keep(best["rss2email"], "next day", *run_rss2email(r2e, cfg, data))
                         checks["rss2email messages"] = f"{sink.count} messages to the SMTP sink"
                     finally:

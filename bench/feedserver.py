@@ -110,6 +110,12 @@ class FeedServer:
                 self._gzip_cache[key] = cached
         return cached
 
+    def warm(self) -> None:
+        """Compress every file now, so no timed run pays for the server's first gzip of a file."""
+        for path in sorted(self.folder.rglob("*")):
+            if path.is_file() and not path.name.endswith(".headers"):
+                self.gzipped(path.resolve(), path.read_bytes())
+
     @property
     def port(self) -> int:
         return self.httpd.server_address[1]
