@@ -91,13 +91,16 @@ def collect(
     # earlier feed is in, so the same story carried by two feeds always belongs to the first.
     results = fetch_all(config.feeds, config.fetch, states=states, now=now, stop=stop)
     try:
-        for result in results:
-            ready[order[result.name]] = result
-            if progress:
-                progress(result)
-            while next_index in ready:
-                _store_result(config, store, report, ready.pop(next_index), new, now)
-                next_index += 1
+        for batch in results:
+            for result in batch:
+                ready[order[result.name]] = result
+                if progress:
+                    progress(result)
+            if next_index in ready:
+                with store.transaction():  # each feed's validators with its entries; a batch at once
+                    while next_index in ready:
+                        _store_result(config, store, report, ready.pop(next_index), new, now)
+                        next_index += 1
             if stop and stop():
                 report.stopped = True
                 return new

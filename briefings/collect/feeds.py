@@ -43,8 +43,9 @@ def fetch_all(
     states: dict | None = None,
     now: datetime | None = None,
     stop: Callable[[], bool] | None = None,
-) -> Iterator[FeedResult]:
-    """Fetch and parse every feed; yield each result as it is ready (completion order).
+) -> Iterator[list[FeedResult]]:
+    """Fetch and parse every feed; yield the results as they are ready (completion order), in
+    batches of whatever is ready at once.
 
     Downloads run in a bounded thread pool, at most ``per_host`` at once per
     host. Parsing is CPU-bound, so with several feeds to parse it runs in
@@ -95,8 +96,16 @@ def fetch_all(
             try:
                 for feed in feeds:
                     pool.submit(one, client, feed)
-                for _ in feeds:
-                    yield done.get()
+                left = len(feeds)
+                while left:
+                    batch = [done.get()]
+                    while len(batch) < left:  # and whatever else is ready: stored in one transaction
+                        try:
+                            batch.append(done.get_nowait())
+                        except queue.Empty:
+                            break
+                    left -= len(batch)
+                    yield batch
             finally:
                 # Closed early (a stop request): feeds not started are dropped; those in
                 # flight end within their timeout.
@@ -124,7 +133,7 @@ class _Parser:
 
                 # forkserver: the workers do not inherit this process's threads and locks.
                 context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload(["briefings.collect.parse"])
+                context.set_forkserver_preload(["briefings.collect.parse", "feedparser", "lxml.etree"])
                 self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
             return self.pool
 
