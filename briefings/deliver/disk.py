@@ -82,7 +82,9 @@ def write_archive(config: Config, store) -> list[Path]:
         write_atomic(path, inline_css(html))
         written.append(path)
     rows = []
-    for b in store.briefings():
+    listed = store.briefings()
+    days = [b["created"].date() for b in listed]
+    for b in listed:
         html_name = Path(b["html_path"]).name if b.get("html_path") else None
         text_name = Path(b["text_path"]).name if b.get("text_path") else None
         themes = sorted(b["theme_counts"].items(), key=lambda kv: order.get(kv[0], len(order)))
@@ -90,6 +92,8 @@ def write_archive(config: Config, store) -> list[Path]:
             {
                 "title": b["title"],
                 "created": b["created"],
+                # Two briefings on one day are told apart by their time.
+                "time": f"{b['created']:%H:%M} UTC" if days.count(b["created"].date()) > 1 else None,
                 "entry_count": b["entry_count"],
                 "href": html_name,
                 "text_href": text_name,
