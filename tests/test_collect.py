@@ -466,3 +466,26 @@ def test_a_changed_feed_parses_only_the_items_that_changed(tmp_path, feed_server
     titles = {r[0] for r in sqlite3.connect(tmp_path / "state" / "briefings.sqlite3").execute("SELECT title FROM entries")}
     assert titles == {"Ministers meet on norms", "OEWG session opens", "CERTs exercise together",
                       "A new treaty is signed", "Capacity fund announced"}
+
+
+def test_a_whole_collect_process_parses_in_forked_workers(tmp_path, feed_server):
+    """The CLI as cron runs it: a fresh process with no other thread forks its parse workers."""
+    feeds = []
+    for i in range(6):
+        items = [(f"{i}-{n}", f"Story {n} of feed {i} on cyber norms") for n in range(4)]
+        feeds.append((f"f{i}", feed_server.add(f"/f{i}.rss", _rss(items))))
+    cfg = write_config(tmp_path, feeds, corpus=None, fetch=fetch_settings(workers=2))
+    run = subprocess.run([sys.executable, "-m", "briefings", "--config", str(cfg), "collect", "--json"],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert [f["status"] for f in report["feeds"]] == ["ok"] * 6 and report["new_entries"] == 24
+    # Again after a change: only the new item of each feed is parsed.
+    for i in range(6):
+        items = [(f"{i}-new", f"Fresh story of feed {i}")] + [(f"{i}-{n}", f"Story {n} of feed {i} on cyber norms") for n in range(4)]
+        feed_server.add(f"/f{i}.rss", _rss(items))
+    run = subprocess.run([sys.executable, "-m", "briefings", "--config", str(cfg), "collect", "--json"],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    report = json.loads(run.stdout)
+    assert report["new_entries"] == 6
+    assert all((f["entries"], f["unchanged_items"]) == (1, 4) for f in report["feeds"])
