@@ -80,9 +80,7 @@ def collect(
     When stop() turns true, the feeds still in flight are abandoned: what was
     stored stays (each feed in one transaction), the rest is fetched next time.
     """
-    for feed in config.feeds:
-        store.ensure_feed(feed.name, feed.url)
-    states = store.feed_states()
+    states = store.ensure_feeds((feed.name, feed.url) for feed in config.feeds)
     order = {feed.name: i for i, feed in enumerate(config.feeds)}
     new: list[Entry] = []
     ready: dict[int, FeedResult] = {}

@@ -236,6 +236,19 @@ class Store:
     def feed_states(self) -> dict[str, sqlite3.Row]:
         return {row["name"]: row for row in self.db.execute("SELECT * FROM feeds")}
 
+    def ensure_feeds(self, feeds: Iterable[tuple[str, str]]) -> dict[str, sqlite3.Row]:
+        """ensure_feed for every (name, url) at once, in one transaction; returns every feed's state."""
+        feeds = list(feeds)
+        states = self.feed_states()
+        if any(name not in states or states[name]["url"] != url for name, url in feeds):
+            with self.transaction():
+                for name, url in feeds:
+                    row = states.get(name)
+                    if row is None or row["url"] != url:
+                        self.ensure_feed(name, url)
+            states = self.feed_states()
+        return states
+
     def ensure_feed(self, name: str, url: str) -> sqlite3.Row:
         """The feed's state row; a new feed starts empty. A changed config URL resets its validators."""
         row = self.feed_state(name)
