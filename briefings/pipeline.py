@@ -236,6 +236,7 @@ def make_briefing(config: Config, store: Store, report: RunReport, *, now: datet
         "text": str(text_path),
         "email_html_bytes": len(rendered.html.encode("utf-8")),
         "email_per_theme": rendered.email_limit,
+        "email_per_theme_configured": config.briefing.max_per_theme or None,
     }
     # The briefing and its outbox are stored (its entries settled) before any file is written or
     # message sent: if either fails, the next run finishes it from the store; nothing is lost or repeated.

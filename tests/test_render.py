@@ -395,3 +395,32 @@ def test_archive_rebuild_regenerates_every_page_from_the_store(tmp_path, feed_se
     for page in archive.glob("2026-*.html"):
         assert "Norms desk edition" in page.read_text()
     assert len(list(archive.glob("2026-*.txt"))) == 2
+
+
+def test_a_big_week_tells_the_reader_the_email_was_shortened(tmp_path, feed_server, cli_run):
+    config = config_module.load(ROOT / "config.toml")
+    items = []
+    for i in range(12 * 12):
+        theme = config.themes[i % len(config.themes)]
+        a, b = theme.terms[0], theme.terms[1 % len(theme.terms)]
+        sentence = (f"Officials discussed {a} and {b} at length in the meeting number {i}, and agreed that {a} "
+                    f"matters for {b} in every region of the world this year.")
+        items.append(f"<item><title>{a.capitalize()} and {b}: development {i} in the long debate on how states "
+                     f"should behave in cyberspace</title><author>desk@big.example.org (Norms Desk)</author>"
+                     f"<link>https://big.example.org/{i}</link><description>{sentence} {sentence} {sentence}"
+                     f"</description></item>")
+    rss = '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Big week</title>' + \
+          "".join(items) + "</channel></rss>"
+    url = feed_server.add("/big.rss", rss)
+    cfg = write_config(tmp_path, [("Big week", url)], corpus=None)
+    result = cli_run("--config", cfg, "run", "--json")
+    assert result.exit_code == 0, result.output
+    import json
+
+    briefing = json.loads(result.stdout)["briefing"]
+    assert briefing["email_html_bytes"] <= MAX_EMAIL_HTML
+    assert briefing["email_per_theme"] < briefing["email_per_theme_configured"] == 8, briefing
+    assert f"it shows {briefing['email_per_theme']} entries per theme, not 8, to stay under Gmail's 102 KB clip" \
+        in cli_run("--config", write_config(tmp_path / "again", [("Big week", url)], corpus=None), "run").stderr
+    web = Path(briefing["html"]).read_text()
+    assert web.count('class="entry-title"') == briefing["entries"] == 144  # the web page lists them all

@@ -30,7 +30,13 @@ def summary(report) -> str:
         parts.append(f"Skipped {len(report.corpus_skipped)} unreadable document(s) in the reading list.")
     if report.briefing:
         kb = report.briefing["email_html_bytes"] / 1024
-        parts.append(f"The e-mail HTML is {kb:.1f} KB.")
+        shown = report.briefing.get("email_per_theme")
+        configured = report.briefing.get("email_per_theme_configured")
+        if shown and configured and shown < configured:
+            parts.append(f"The e-mail HTML is {kb:.1f} KB: it shows {shown} entries per theme, not {configured},"
+                         " to stay under Gmail's 102 KB clip (the web page lists them all).")
+        else:
+            parts.append(f"The e-mail HTML is {kb:.1f} KB.")
     return " ".join(parts)
 
 
