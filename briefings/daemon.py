@@ -312,6 +312,12 @@ def dry_run_plan(config: Config, now: datetime, count: int = 10) -> list[tuple[d
     return timetable.plan(specs, tz, now, count)
 
 
+def next_briefing(config: Config, now: datetime) -> datetime:
+    """When the daemon would next make a briefing (UTC)."""
+    tz = timetable.zone(config.schedule.timezone)
+    return min(timetable.parse(t).next_after(now, tz) for t in config.schedule.briefing)
+
+
 def _delivery_text(delivery: dict) -> str:
     parts = [f"{len(delivery.get('sent') or [])} sent"]
     if delivery.get("retrying"):

@@ -60,10 +60,25 @@ def check(ctx: click.Context, config_path, smtp: bool) -> None:
     click.echo(f"  state file:   {config.state.path}")
     click.echo(f"  archive:      {config.output.dir}")
     click.echo(f"  e-mail:       {_mail_line(config)}")
+    click.echo(f"  schedule:     {_schedule_line(config)}")
     for warning in taxonomy_warnings(config):
         echo_err(f"warning: {warning}")
     if smtp:
         _check_smtp(ctx, config)
+
+
+def _schedule_line(config) -> str:
+    """What `briefings daemon` would do, and when it would next make a briefing."""
+    from datetime import datetime, timezone
+
+    from briefings.daemon import next_briefing
+    from briefings.timetable import zone
+
+    cfg = config.schedule
+    when = next_briefing(config, datetime.now(timezone.utc))
+    collect = f"collect {cfg.collect}" if cfg.collect.strip() else "collect only at briefing time"
+    return (f"briefing {', '.join(cfg.briefing)} ({cfg.timezone}), {collect}; "
+            f"next briefing {when.astimezone(zone(cfg.timezone)):%a %Y-%m-%d %H:%M %Z} (daemon)")
 
 
 def _mail_line(config) -> str:

@@ -40,7 +40,7 @@ def daemon(ctx: click.Context, config_path, dry_run: bool, log_file: Path | None
     config.toml, keeping the old one if the new one is broken. The log has one
     line per job, with its duration and counts, and a heartbeat.
     """
-    from briefings.daemon import Daemon, catch_up_due, dry_run_plan
+    from briefings.daemon import Daemon, catch_up_due, dry_run_plan, next_briefing
 
     config = load_config(ctx)
     if dry_run:
@@ -51,7 +51,7 @@ def daemon(ctx: click.Context, config_path, dry_run: bool, log_file: Path | None
         click.echo(f"Next jobs (time zone {config.schedule.timezone}):")
         jobs = dry_run_plan(config, now)
         if not any(name == "briefing" for _, name in jobs):
-            jobs.append(next(job for job in dry_run_plan(config, now, count=100_000) if job[1] == "briefing"))
+            jobs.append((next_briefing(config, now), "briefing"))
         for i, (when, name) in enumerate(jobs):
             local = when.astimezone(tz)
             if i == 10:
