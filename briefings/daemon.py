@@ -17,6 +17,7 @@ stderr or a file.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -60,14 +61,6 @@ class TimetableJob(schedule.Job):
 
 
 @dataclass
-class JobOutcome:
-    name: str
-    seconds: float
-    summary: str = ""
-    error: str | None = None
-
-
-@dataclass
 class Daemon:
     """The scheduled loop. ``run()`` returns the exit status."""
 
@@ -78,7 +71,6 @@ class Daemon:
     reload_requested: bool = False
     failures: dict[str, int] = field(default_factory=dict)
     retries: dict[str, schedule.Job] = field(default_factory=dict)
-    history: list[JobOutcome] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.scheduler = schedule.Scheduler()
@@ -92,7 +84,7 @@ class Daemon:
         previous = self._install_signals()
         try:
             self._plan()
-            log.info("daemon started (pid %s), state %s, time zone %s", _pid(), self.config.state.path,
+            log.info("daemon started (pid %s), state %s, time zone %s", os.getpid(), self.config.state.path,
                      self.config.schedule.timezone)
             self._log_next()
             if self.config.schedule.catch_up:
@@ -138,32 +130,30 @@ class Daemon:
         if self.stopping.is_set():
             return None
         started = time.monotonic()
-        outcome = JobOutcome(name=name, seconds=0.0)
+        summary, error = "", None
         try:
             with job_lock(self.config.state.path).held(self.config.schedule.lock_wait, should_stop=self.should_stop):
-                outcome.summary = work()
+                summary = work()
         except LockBusy as exc:
-            outcome.error = exc.message
+            error = exc.message
         except BriefingsError as exc:
-            outcome.error = str(exc)
+            error = str(exc)
         except Exception as exc:  # noqa: BLE001 - a job that raises must not end the daemon
-            outcome.error = f"{type(exc).__name__}: {exc}"
+            error = f"{type(exc).__name__}: {exc}"
             log.exception("job %s raised", name)
-        outcome.seconds = time.monotonic() - started
-        self.history.append(outcome)
-        del self.history[:-50]
-        if outcome.error is None:
+        seconds = time.monotonic() - started
+        if error is None:
             self.failures[name] = 0
-            log.info("job %s done in %.1f s: %s", name, outcome.seconds, outcome.summary)
+            log.info("job %s done in %.1f s: %s", name, seconds, summary)
             return None
         count = self.failures.get(name, 0) + 1
         self.failures[name] = count
         if self.stopping.is_set():
-            log.warning("job %s stopped after %.1f s: %s", name, outcome.seconds, outcome.error)
+            log.warning("job %s stopped after %.1f s: %s", name, seconds, error)
             return None
         delay = min(MAX_RETRY, timedelta(seconds=self.config.schedule.retry_seconds * 2 ** (count - 1)))
-        log.error("job %s failed after %.1f s (%d in a row): %s; trying again in %s", name, outcome.seconds, count,
-                  outcome.error, _duration(delay.total_seconds()))
+        log.error("job %s failed after %.1f s (%d in a row): %s; trying again in %s", name, seconds, count,
+                  error, _duration(delay.total_seconds()))
         self._retry_later(name, work, delay)
         return None
 
@@ -338,9 +328,3 @@ def _duration(seconds: float) -> str:
     if seconds < 172800:
         return f"{seconds // 3600} h {seconds % 3600 // 60} min"
     return f"{seconds // 86400} days"
-
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()

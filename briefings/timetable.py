@@ -40,15 +40,6 @@ class Spec:
     days: frozenset[int] = frozenset()
     at: time | None = None
 
-    @property
-    def period(self) -> timedelta:
-        """The longest gap between two runs: what catch-up compares the last run with."""
-        if self.interval is not None:
-            return self.interval
-        if len(self.days) == 7:
-            return timedelta(days=1)
-        return timedelta(days=7)
-
     def next_after(self, moment: datetime, tz: ZoneInfo) -> datetime:
         """The first run strictly after moment (aware), in UTC."""
         if self.interval is not None:
