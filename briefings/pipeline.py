@@ -207,24 +207,19 @@ def run_once(
 
 def make_briefing(config: Config, store: Store, report: RunReport, *, now: datetime, dry_run: bool = False) -> None:
     """Classify what is pending and, when anything is on topic, store, render and write a briefing."""
-    from briefings.compose import compose
     from briefings.deliver.disk import write_archive, write_briefing
     from briefings.deliver.outbox import outbox_rows
     from briefings.render import render
 
-    pending = classify_pending(config, store)
+    pending, composed = compose_pending(config, store, now=now)
     report.pending = len(pending)
-    on_topic = [(e, c) for e, c in pending if c.theme is not None]
-    report.off_topic = len(pending) - len(on_topic)
-    report.by_theme = dict(Counter(c.theme for _, c in on_topic))
-    if not on_topic and not (config.briefing.include_off_topic and pending):
+    themes = [c.theme for _, c in pending if c.theme is not None]
+    report.off_topic = len(pending) - len(themes)
+    report.by_theme = dict(Counter(themes))
+    if composed is None:
         report.nothing_new = True
         return
-    last = store.last_briefing()
-    briefing, left_out = compose(
-        config, pending, now=now, since=last["created"] if last else None, slug_taken=store.slug_taken
-    )
-    enrich(config, store, briefing)
+    briefing, left_out = composed
     rendered = render(briefing, config)
     html_path, text_path = _paths(config, briefing.slug)
     report.briefing = {
@@ -249,6 +244,22 @@ def make_briefing(config: Config, store: Store, report: RunReport, *, now: datet
         store.set_briefing_paths(briefing_id, str(html_path), str(text_path))
         report.written += [str(html_path), str(text_path)]
         report.written.append(str(write_archive(config, store)[0]))
+
+
+def compose_pending(config: Config, store: Store, *, now: datetime):
+    """(every pending entry classified, and the briefing they make with the ids it leaves out, or None
+    when nothing on topic is pending). Nothing is stored but the classifications."""
+    from briefings.compose import compose
+
+    pending = classify_pending(config, store)
+    if not any(c.theme is not None for _, c in pending) and not (config.briefing.include_off_topic and pending):
+        return pending, None
+    last = store.last_briefing()
+    briefing, left_out = compose(
+        config, pending, now=now, since=last["created"] if last else None, slug_taken=store.slug_taken
+    )
+    enrich(config, store, briefing)
+    return pending, (briefing, left_out)
 
 
 def _paths(config: Config, slug: str):
@@ -317,19 +328,14 @@ def rebuild_archive(config: Config, store: Store) -> list[str]:
 
 def preview(config: Config, *, now: datetime | None = None):
     """The next briefing from what is pending, rendered, with nothing stored or marked (None: nothing to show)."""
-    from briefings.compose import compose
     from briefings.render import render
 
-    now = now or utcnow()
     store = open_store(config, dry_run=True)  # an in-memory copy: classifying here changes nothing on disk
     try:
-        pending = classify_pending(config, store)
-        if not any(c.theme for _, c in pending) and not (config.briefing.include_off_topic and pending):
+        _, composed = compose_pending(config, store, now=now or utcnow())
+        if composed is None:
             return None
-        last = store.last_briefing()
-        briefing, _ = compose(config, pending, now=now, since=last["created"] if last else None,
-                              slug_taken=store.slug_taken)
-        enrich(config, store, briefing)
+        briefing, _ = composed
         return briefing, render(briefing, config)
     finally:
         store.close()

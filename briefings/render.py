@@ -195,11 +195,11 @@ def render(briefing: Briefing, config: Config, *, generated: datetime | None = N
     }
     limit = config.briefing.max_per_theme or None
     template = env.get_template("briefing.html.j2")
+    biggest = max((len(s.items) for s in briefing.sections), default=0)
     while True:
         email_view = _View(briefing, themes, limit, online)
         sections = list(email_view.sections())
         html = inline_css(template.render(mail_common, sections=sections, web=False))
-        biggest = max((len(s.items) for s in briefing.sections), default=0)
         if len(html.encode("utf-8")) <= MAX_EMAIL_HTML or biggest <= 1 or (limit is not None and limit <= 1):
             break
         limit = max(1, (min(limit, biggest) if limit else biggest) * 3 // 4)

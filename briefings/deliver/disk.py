@@ -49,7 +49,8 @@ def write_archive(config: Config, store) -> list[Path]:
     """
     from briefings import __version__
     from briefings.compose import entry_excerpt
-    from briefings.render import environment, inline_css, safe_url
+    from briefings.models import BriefingItem
+    from briefings.render import environment, inline_css, item_view
 
     env = environment(config)
     names = {t.id: t.name for t in config.themes}
@@ -65,13 +66,11 @@ def write_archive(config: Config, store) -> list[Path]:
         bucket = groups[theme]
         if not bucket or bucket[-1]["id"] != briefing["id"]:
             bucket.append(briefing | {"items": []})
-        entry, c = row["entry"], row["classification"]
-        bucket[-1]["items"].append({
-            "title": entry.title, "link": safe_url(entry.link), "source": entry.source_name,
-            "date": entry.published or entry.first_seen,
-            "excerpt": entry_excerpt(entry, config.briefing.excerpt_sentences),
-            "tags": [{"id": t, "name": names[t]} for t in (c.secondary if c else ()) if t in names],
-        })
+        entry = row["entry"]
+        excerpt = entry_excerpt(entry, config.briefing.excerpt_sentences)
+        item = item_view(BriefingItem(entry, row["classification"], excerpt), names)
+        item["tags"] = [t for t in item["tags"] if t["id"] in names]  # each tag links to its theme's page
+        bucket[-1]["items"].append(item)
     written = []
     for theme in config.themes:
         html = env.get_template("theme.html.j2").render(
