@@ -243,7 +243,8 @@ def make_briefing(config: Config, store: Store, report: RunReport, *, now: datet
         write_briefing(config.output.dir, briefing.slug, rendered.web_html, rendered.text)
         store.set_briefing_paths(briefing_id, str(html_path), str(text_path))
         report.written += [str(html_path), str(text_path)]
-        report.written.append(str(write_archive(config, store)[0]))
+        # Only the theme pages this briefing adds to change; the others stay as they are.
+        report.written.append(str(write_archive(config, store, themes=briefing.theme_counts)[0]))
 
 
 def compose_pending(config: Config, store: Store, *, now: datetime):

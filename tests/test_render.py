@@ -282,6 +282,10 @@ def test_archive_index_and_theme_pages_in_chromium(tmp_path, feed_server, cli_ru
     second = briefings[-1].read_text()
     assert "From the reading list" in second  # the corpus documents on this briefing's themes
     assert "change since the previous briefing" in second
+    later = "Vendors and ministries agree to share threat information faster"
+    (later_theme,) = sqlite3.connect(tmp_path / "state" / "briefings.sqlite3").execute(
+        "SELECT theme FROM entries WHERE title = ?", (later,)).fetchone()
+    assert later in (archive / "themes" / f"{later_theme}.html").read_text()  # the second briefing's pages updated
 
     oewg = "UN Open-Ended Working Group agrees annual progress report"
     theme_id, theme_name = sqlite3.connect(tmp_path / "state" / "briefings.sqlite3").execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Iterable
 
 from briefings.config import Config
 
@@ -40,12 +41,14 @@ def write_briefing(output_dir: Path, slug: str, web_html: str, text: str) -> tup
     return html_path, text_path
 
 
-def write_archive(config: Config, store) -> list[Path]:
-    """archive/index.html and one page per theme (archive/themes/<id>.html), from the store.
+def write_archive(config: Config, store, themes: Iterable[str] | None = None) -> list[Path]:
+    """archive/index.html and the pages of the given themes (archive/themes/<id>.html), from the store.
 
     The index lists every briefing, newest first, with its date, entry count and
     theme counts; each theme page lists that theme's entries across briefings.
-    Plain relative links: it all works from the file system, without a server.
+    themes: the ids whose pages changed (a new briefing's); None for all. A page
+    missing on disk is always written. Plain relative links: it all works from
+    the file system, without a server.
     """
     from briefings import __version__
     from briefings.compose import entry_excerpt
@@ -55,13 +58,18 @@ def write_archive(config: Config, store) -> list[Path]:
     env = environment(config)
     names = {t.id: t.name for t in config.themes}
     order = {t.id: i for i, t in enumerate(config.themes)}
+    pages = {t.id: config.output.dir / "themes" / f"{t.id}.html" for t in config.themes}
+    wanted = set(pages) if themes is None else {t for t in themes if t in pages} | {
+        t for t, path in pages.items() if not path.exists()}
     totals: dict[str, int] = {}
-    groups: dict[str, list[dict]] = {t.id: [] for t in config.themes}
+    groups: dict[str, list[dict]] = {t: [] for t in wanted}
     for row in store.theme_history():
         theme = row["theme"]
-        if theme not in groups:
+        if theme not in pages:
             continue  # off-topic, or a theme no longer in config.toml
         totals[theme] = totals.get(theme, 0) + 1
+        if theme not in groups:
+            continue  # its page has not changed: counted for the index only
         briefing = row["briefing"]
         bucket = groups[theme]
         if not bucket or bucket[-1]["id"] != briefing["id"]:
@@ -73,11 +81,13 @@ def write_archive(config: Config, store) -> list[Path]:
         bucket[-1]["items"].append(item)
     written = []
     for theme in config.themes:
+        if theme.id not in groups:
+            continue
         html = env.get_template("theme.html.j2").render(
             title=config.briefing.title, theme=theme, groups=groups[theme.id], count=totals.get(theme.id, 0),
             version=__version__,
         )
-        path = config.output.dir / "themes" / f"{theme.id}.html"
+        path = pages[theme.id]
         write_atomic(path, inline_css(html))
         written.append(path)
     rows = []
