@@ -162,9 +162,21 @@ WORD = re.compile(r"\w+")
 FINGERPRINT_WORDS = 60
 
 
+def first_words(text: str, count: int) -> list[str]:
+    """The first ``count`` words of text, reading no further into it than they need."""
+    scan = 16 * count
+    while True:
+        # As if the text ended at `scan`: only the last word found can be cut short, so
+        # with more than `count` found, the first `count` are whole.
+        words = WORD.findall(text, 0, scan)
+        if len(words) > count or scan >= len(text):
+            return words[:count]
+        scan *= 4
+
+
 def fingerprint(title: str, text: str) -> str | None:
     """Same story, other wording of the markup: the normalized title and opening words."""
-    words = [m.group() for m, _ in zip(WORD.finditer(f"{title} {text}".lower()), range(FINGERPRINT_WORDS))]
+    words = first_words(f"{title} {text}".lower(), FINGERPRINT_WORDS)
     if len(words) < 6:
         return None
     return hashlib.sha1(" ".join(words).encode()).hexdigest()

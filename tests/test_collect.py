@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -127,6 +128,12 @@ def silent_server():
     server.close()
 
 
+def _raw_deflate(data: bytes) -> bytes:
+    """Deflate without the zlib wrapper, as some servers send Content-Encoding: deflate."""
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
 def test_every_misbehaviour_is_reported_and_the_healthy_feeds_are_stored(tmp_path, feed_server, silent_server, cli_run):
     s = feed_server
     norms = fixture_feed("norms.rss")
@@ -148,6 +155,14 @@ def test_every_misbehaviour_is_reported_and_the_healthy_feeds_are_stored(tmp_pat
         "redirect loop": s.add("/loop-a", b"", status=302, headers={"Location": "/loop-b"}, conditional=False),
         "gzip": s.add("/gzip.rss", norms.replace(b"nw-1", b"gz-1"), gzip=True),
         "too large": s.add("/large.rss", norms + b"<!--" + b"x" * 300_000 + b"-->"),
+        # 1 KB on the wire, past the cap once inflated: the cap holds on what is decompressed.
+        "gzip bomb": s.add("/bomb.rss", gzip.compress(norms + b"<!--" + b" " * 1_000_000 + b"-->"),
+                           headers={"Content-Encoding": "gzip"}),
+        "corrupt gzip": s.add("/corrupt.rss", b"\x1f\x8b\x08\x00" + b"not gzip at all" * 20,
+                              headers={"Content-Encoding": "gzip"}),
+        "deflate": s.add("/deflate.rss", zlib.compress(norms.replace(b"nw-1", b"df-1")), headers={"Content-Encoding": "deflate"}),
+        "raw deflate": s.add("/raw-deflate.rss", _raw_deflate(norms.replace(b"nw-1", b"rd-1")),
+                             headers={"Content-Encoding": "deflate"}),
         "html page": s.add("/page.html", b"<html><head><title>Blog</title></head><body><p>Hello</p></body></html>",
                            content_type="text/html"),
         "invalid xml": s.add("/invalid.rss", broken_xml.replace(b"nw-1", b"bx-1")),
@@ -182,6 +197,9 @@ def test_every_misbehaviour_is_reported_and_the_healthy_feeds_are_stored(tmp_pat
     assert "redirect loop" in status("redirect loop")[1]
     assert status("gzip") == ("ok", "")
     assert "larger than 200000 bytes" in status("too large")[1]
+    assert status("gzip bomb")[0] == "failed" and "larger than 200000 bytes" in status("gzip bomb")[1]
+    assert status("corrupt gzip")[0] == "failed" and "does not decode (gzip" in status("corrupt gzip")[1]
+    assert status("deflate") == ("ok", "") and status("raw deflate") == ("ok", "")
     assert "not a feed (text/html" in status("html page")[1]
     assert status("empty 200")[0] == "failed" and "empty response" in status("empty 200")[1]
     # Bozo feeds keep what parses and say so.
@@ -195,7 +213,7 @@ def test_every_misbehaviour_is_reported_and_the_healthy_feeds_are_stored(tmp_pat
     # gzip and the bozo feeds are the same stories under other GUIDs: kept once, with every source remembered.
     db = sqlite3.connect(tmp_path / "state" / "briefings.sqlite3")
     carriers = {row[0] for row in db.execute("SELECT source_name FROM entry_sources")}
-    assert {"gzip", "invalid xml", "wrong encoding"} <= carriers
+    assert {"gzip", "deflate", "raw deflate", "invalid xml", "wrong encoding"} <= carriers
     # The gzip feed was sent compressed.
     gz = [r for r in s.log if r.path == "/gzip.rss"][0]
     assert "gzip" in gz.headers.get("Accept-Encoding", "")
@@ -489,3 +507,52 @@ def test_a_whole_collect_process_parses_in_forked_workers(tmp_path, feed_server)
     report = json.loads(run.stdout)
     assert report["new_entries"] == 6
     assert all((f["entries"], f["unchanged_items"]) == (1, 4) for f in report["feeds"])
+
+
+def test_the_buffered_sax_driver_reads_feeds_as_the_standard_one_does():
+    import xml.sax
+    from xml.sax import expatreader
+    from xml.sax.handler import ContentHandler
+
+    from briefings.collect import saxdriver
+    from briefings.collect.parse import _feedparser
+
+    feedparser = _feedparser()
+    # Many lines and entities in one element: unbuffered expat reports them in dozens of pieces.
+    escaped = "\n".join(f"&lt;p&gt;Line {i} &amp;amp; more&lt;/p&gt;" for i in range(40))
+    many_pieces = fixture_feed("norms.rss").replace(b"<description>", f"<description>{escaped}".encode(), 1)
+    documents = [fixture_feed("norms.rss"), fixture_feed("news.atom"), many_pieces,
+                 fixture_feed("norms.rss").replace(b"</channel>", b"<item><title>Broken & </channel>")]
+
+    preferred = feedparser.api.PREFERRED_XML_PARSERS
+    assert preferred == ["briefings.collect.saxdriver"]
+    assert isinstance(xml.sax.make_parser(preferred), saxdriver.BufferedExpatParser)
+    buffered = [feedparser.parse(d, sanitize_html=False, resolve_relative_uris=False) for d in documents]
+    saved = preferred[:]
+    preferred[:] = ["xml.sax.expatreader"]
+    try:
+        standard = [feedparser.parse(d, sanitize_html=False, resolve_relative_uris=False) for d in documents]
+    finally:
+        preferred[:] = saved
+    assert not standard[0].bozo and standard[3].bozo and len(standard[2].entries) == 4
+    for before, after in zip(standard, buffered):
+        assert after.entries == before.entries and after.feed == before.feed
+        assert after.bozo == before.bozo and str(after.get("bozo_exception")) == str(before.get("bozo_exception"))
+
+    class Pieces(ContentHandler):
+        def __init__(self):
+            super().__init__()
+            self.pieces = []
+
+        def characters(self, content):
+            if "Line" in content:
+                self.pieces.append(content)
+
+    counts = {}
+    for name, reader in (("standard", expatreader.create_parser()), ("buffered", saxdriver.create_parser())):
+        handler = Pieces()
+        reader.setContentHandler(handler)
+        reader.feed(many_pieces)
+        reader.close()
+        counts[name] = len(handler.pieces)
+    assert counts["buffered"] == 1 and counts["standard"] >= 40, counts

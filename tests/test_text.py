@@ -28,3 +28,24 @@ def test_excerpt_skips_headings_and_the_title_and_stops_at_count():
 def test_excerpt_cuts_a_long_sentence_on_a_word():
     out = excerpt("word " * 200 + ".", 2, max_chars=50)
     assert out.endswith("\u2026") and len(out) <= 51 and " wor\u2026" not in out
+
+
+def test_html_to_text_collapses_odd_spaces_and_blank_lines():
+    markup = "<div>\t A\u00a0\u00a0b  c\r\n \n\n\t</div>\n  <p>d\u2003e\x0bf</p>  \n"
+    # Runs of spaces, tabs and no-break spaces become one space; a lone space is kept;
+    # lines are trimmed and blank ones dropped; other Unicode spaces (U+2003) are kept.
+    assert html_to_text(markup) == "A b c\nd\u2003e f"
+    assert html_to_text("one two") == "one two"
+    assert html_to_text(" \n \t\n") == ""
+
+
+def test_first_words_reads_only_as_far_as_it_needs_and_never_cuts_a_word():
+    from briefings.store import WORD, first_words
+
+    text = " ".join(f"w{i}" + "x" * (i % 17) for i in range(3000))
+    for count in (1, 6, 60, 61, 500):
+        assert first_words(text, count) == WORD.findall(text)[:count]
+    # A word that straddles the first scan window is read whole.
+    long_word = "a" * 2000
+    assert first_words(f"{long_word} b", 2) == [long_word, "b"]
+    assert first_words("only three words", 60) == ["only", "three", "words"]
