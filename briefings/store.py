@@ -174,9 +174,16 @@ def first_words(text: str, count: int) -> list[str]:
         scan *= 4
 
 
-def fingerprint(title: str, text: str) -> str | None:
-    """Same story, other wording of the markup: the normalized title and opening words."""
-    words = first_words(f"{title} {text}".lower(), FINGERPRINT_WORDS)
+def fingerprint(title: str, text: str, text_words: list[str] | None = None) -> str | None:
+    """Same story, other wording of the markup: the normalized title and opening words.
+
+    text_words: first_words(text, FINGERPRINT_WORDS), when the caller has them. For ASCII
+    text they are reused (lowercasing ASCII moves no word boundary); else text is read again.
+    """
+    if text_words is not None and title.isascii() and text.isascii():
+        words = [w.lower() for w in (first_words(title, FINGERPRINT_WORDS) + text_words)[:FINGERPRINT_WORDS]]
+    else:
+        words = first_words(f"{title} {text}".lower(), FINGERPRINT_WORDS)
     if len(words) < 6:
         return None
     return hashlib.sha1(" ".join(words).encode()).hexdigest()

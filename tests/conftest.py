@@ -48,9 +48,12 @@ class LoggedRequest:
 
 
 class FeedServer:
-    """A real HTTP server on 127.0.0.1 with routes set by the test and a request log."""
+    """A real HTTP server on 127.0.0.1 with routes set by the test and a request log.
 
-    def __init__(self):
+    tls: an ssl server context to serve HTTPS with (base then starts with https://).
+    """
+
+    def __init__(self, tls=None):
         self.routes: dict[str, Route] = {}
         self.log: list[LoggedRequest] = []
         server = self
@@ -104,13 +107,17 @@ class FeedServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
     @property
     def base(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
     def url(self, path: str) -> str:
         return self.base + path

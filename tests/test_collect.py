@@ -556,3 +556,50 @@ def test_the_buffered_sax_driver_reads_feeds_as_the_standard_one_does():
         reader.close()
         counts[name] = len(handler.pieces)
     assert counts["buffered"] == 1 and counts["standard"] >= 40, counts
+
+
+def test_https_feeds_are_verified_and_plain_http_ones_redirect_to_them(tmp_path, feed_server, cli_run, monkeypatch):
+    import ssl
+
+    import trustme
+
+    from conftest import FeedServer
+
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    secure = FeedServer(tls=context)
+    try:
+        norms = fixture_feed("norms.rss")
+        feeds = [
+            ("secure", secure.add("/feed.rss", norms)),
+            ("moved to https", feed_server.add("/old.rss", b"", status=301, conditional=False,
+                                               headers={"Location": secure.url("/moved.rss")})),
+        ]
+        secure.add("/moved.rss", norms.replace(b"nw-1", b"mv-1"))
+        cfg = write_config(tmp_path, feeds, corpus=None, fetch=fetch_settings())
+
+        # Our CA is not trusted yet: the certificate is refused, and nothing is stored.
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        monkeypatch.setenv("SSL_CERT_FILE", str(_ca_file(tmp_path, trustme.CA())))
+        report = collect_json(cli_run, cfg)
+        for feed in report["feeds"]:
+            assert feed["status"] == "failed" and "TLS certificate of 127.0.0.1 is not trusted" in feed["error"], feed
+            assert "SSL_CERT_FILE" in feed["error"]
+        assert not stored(tmp_path, "secure")
+
+        monkeypatch.setenv("SSL_CERT_FILE", str(_ca_file(tmp_path, ca)))
+        report = collect_json(cli_run, cfg)
+        by_name = {f["name"]: f for f in report["feeds"]}
+        assert by_name["secure"]["status"] == "ok" and by_name["moved to https"]["status"] == "ok"
+        assert by_name["moved to https"]["moved_to"] == secure.url("/moved.rss")
+        assert stored(tmp_path, "secure") == NORMS_TITLES
+        assert {r.path for r in secure.log} == {"/feed.rss", "/moved.rss"}
+    finally:
+        secure.close()
+
+
+def _ca_file(folder, ca):
+    path = folder / f"ca-{id(ca)}.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path

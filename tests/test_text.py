@@ -49,3 +49,18 @@ def test_first_words_reads_only_as_far_as_it_needs_and_never_cuts_a_word():
     long_word = "a" * 2000
     assert first_words(f"{long_word} b", 2) == [long_word, "b"]
     assert first_words("only three words", 60) == ["only", "three", "words"]
+
+
+def test_fingerprint_with_the_opening_words_given_is_the_fingerprint_without_them():
+    from briefings.store import FINGERPRINT_WORDS, fingerprint, first_words
+
+    cases = [
+        ("UN OEWG adopts its annual report", "States agreed on norms. " * 30),
+        ("Short", "one two three four five"),
+        ("", "word " * 100),
+        # Lowercasing moves word boundaries outside ASCII (\u0130 becomes i + a combining dot).
+        ("\u0130stanbul talks on cyber norms", "D\u0130PLOMAT\u0130K g\u00f6r\u00fc\u015fmeler " * 20),
+    ]
+    for title, text in cases:
+        assert fingerprint(title, text, first_words(text, FINGERPRINT_WORDS)) == fingerprint(title, text)
+    assert fingerprint("Short", "one two") is None

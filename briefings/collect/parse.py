@@ -301,7 +301,7 @@ def normalize(item, feed_name: str, base_url: str, now: datetime) -> Entry:
     else:
         digest = hashlib.sha256(f"{title}\n{summary_html}\n{content_html}".encode()).hexdigest()[:24]
         key = f"hash:{feed_name}:{digest}"
-    opening = _opening(summary_html or content_html)
+    opening, opening_words = _opening(summary_html or content_html)
     return Entry(
         key=key,
         source_kind="feed",
@@ -315,13 +315,14 @@ def normalize(item, feed_name: str, base_url: str, now: datetime) -> Entry:
         summary_html=summary_html,
         content_html=content_html,
         flags=tuple(flags),
-        fingerprint=fingerprint(title, opening),
+        fingerprint=fingerprint(title, opening, opening_words),
         canonical=canonical_link(link) or "",
     )
 
 
-def _opening(markup: str) -> str:
-    """The text of an entry's first words, enough for its fingerprint, without converting all of it."""
+def _opening(markup: str) -> tuple[str, list[str]]:
+    """The text of an entry's first words, enough for its fingerprint, without converting all of
+    it; and its first words (as many as a fingerprint takes)."""
     from briefings.store import FINGERPRINT_WORDS, first_words
 
     for size in _FINGERPRINT_HTML:
@@ -331,9 +332,10 @@ def _opening(markup: str) -> str:
             if cut > chunk.rfind(">"):
                 chunk = chunk[:cut]  # not half a tag
         text = html_to_text(chunk)
-        if len(markup) <= size or len(first_words(text, FINGERPRINT_WORDS)) == FINGERPRINT_WORDS:
-            return text
-    return text
+        words = first_words(text, FINGERPRINT_WORDS)
+        if len(markup) <= size or len(words) == FINGERPRINT_WORDS:
+            return text, words
+    return text, words
 
 
 def _title(item) -> str:
