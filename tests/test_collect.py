@@ -160,6 +160,8 @@ def test_every_misbehaviour_is_reported_and_the_healthy_feeds_are_stored(tmp_pat
                            headers={"Content-Encoding": "gzip"}),
         "corrupt gzip": s.add("/corrupt.rss", b"\x1f\x8b\x08\x00" + b"not gzip at all" * 20,
                               headers={"Content-Encoding": "gzip"}),
+        "labeled gzip, sent plain": s.add("/mislabeled.rss", norms.replace(b"nw-1", b"ml-1"),
+                                          headers={"Content-Encoding": "gzip"}),
         "deflate": s.add("/deflate.rss", zlib.compress(norms.replace(b"nw-1", b"df-1")), headers={"Content-Encoding": "deflate"}),
         "raw deflate": s.add("/raw-deflate.rss", _raw_deflate(norms.replace(b"nw-1", b"rd-1")),
                              headers={"Content-Encoding": "deflate"}),
@@ -200,6 +202,8 @@ def test_every_misbehaviour_is_reported_and_the_healthy_feeds_are_stored(tmp_pat
     assert status("gzip bomb")[0] == "failed" and "larger than 200000 bytes" in status("gzip bomb")[1]
     assert status("corrupt gzip")[0] == "failed" and "does not decode (gzip" in status("corrupt gzip")[1]
     assert status("deflate") == ("ok", "") and status("raw deflate") == ("ok", "")
+    assert status("labeled gzip, sent plain") == ("ok", "")
+    assert "labels the body gzip but sent it uncompressed" in by_name["labeled gzip, sent plain"]["warning"]
     assert "not a feed (text/html" in status("html page")[1]
     assert status("empty 200")[0] == "failed" and "empty response" in status("empty 200")[1]
     # Bozo feeds keep what parses and say so.
@@ -213,7 +217,7 @@ def test_every_misbehaviour_is_reported_and_the_healthy_feeds_are_stored(tmp_pat
     # gzip and the bozo feeds are the same stories under other GUIDs: kept once, with every source remembered.
     db = sqlite3.connect(tmp_path / "state" / "briefings.sqlite3")
     carriers = {row[0] for row in db.execute("SELECT source_name FROM entry_sources")}
-    assert {"gzip", "deflate", "raw deflate", "invalid xml", "wrong encoding"} <= carriers
+    assert {"gzip", "deflate", "raw deflate", "labeled gzip, sent plain", "invalid xml", "wrong encoding"} <= carriers
     # The gzip feed was sent compressed.
     gz = [r for r in s.log if r.path == "/gzip.rss"][0]
     assert "gzip" in gz.headers.get("Accept-Encoding", "")

@@ -49,18 +49,33 @@ def parse_response(body: bytes, headers: dict[str, str], url: str, feed_name: st
     inflates past the cap fails the feed as a large body would.
     """
     encodings = [e.strip().lower() for e in headers.get("content-encoding", "").split(",") if e.strip()]
+    mislabeled = None
     try:
         for encoding in reversed(encodings):  # the last applied is undone first
             body = _decompress(body, encoding, max_bytes)
     except _TooLarge:
         return Parsed(ok=False, error=f"response larger than {max_bytes} bytes: raise [fetch] max_bytes if the feed is right")
     except zlib.error as exc:
-        return Parsed(ok=False, error=f"the server sent a body that does not decode ({encodings[-1]}: {exc}):"
-                                      " report it to the feed's owner")
+        if not _looks_uncompressed(body):
+            return Parsed(ok=False, error=f"the server sent a body that does not decode ({encodings[-1]}: {exc}):"
+                                          " report it to the feed's owner")
+        # A server that labels a plain document as compressed (it happens): read it as sent.
+        mislabeled = f"the server labels the body {', '.join(encodings)} but sent it uncompressed; read as sent"
+        if len(body) > max_bytes:
+            return Parsed(ok=False, error=f"response larger than {max_bytes} bytes: raise [fetch] max_bytes if the feed is right")
     if not body.strip():
         return Parsed(ok=False, error="empty response: the server sent no feed")
     headers = {k: v for k, v in headers.items() if k != "content-encoding"}
-    return parse_feed(body, headers, url, feed_name, now, known)
+    parsed = parse_feed(body, headers, url, feed_name, now, known)
+    if mislabeled and parsed.ok:
+        parsed.warning = f"{mislabeled}; {parsed.warning}" if parsed.warning else mislabeled
+    return parsed
+
+
+def _looks_uncompressed(body: bytes) -> bool:
+    """Plain XML or JSON (after a BOM and spaces), not compressed bytes."""
+    start = body[:512].lstrip(b"\xef\xbb\xbf\xfe\xff\x00 \t\r\n")
+    return start[:1] in (b"<", b"{")
 
 
 class _TooLarge(Exception):
