@@ -25,6 +25,7 @@ def main() -> int:
     args = parser.parse_args()
     steps = [
         ["collect_bench.py"] + (["--feeds", "20", "--entries", "10"] if args.quick else []),
+        ["parse_bench.py"] + (["--feeds", "20", "--entries", "10"] if args.quick else []),
         ["classify_bench.py", "--split", "test"],
         ["smtp_bench.py"] + (["--recipients", "100"] if args.quick else []),
         ["render_bench.py"],
