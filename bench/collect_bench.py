@@ -2,8 +2,9 @@
 
     python bench/collect_bench.py [--feeds 200] [--entries 50] [--seed 1] [--repeat 1] [--skip-rss2email]
 
-Steps, each a whole process timed by wall clock, with the peak memory of its
-process tree (wait4's ru_maxrss):
+Steps, each a whole process timed by wall clock, with the peak memory of the
+largest process in its tree (wait4's ru_maxrss, read by a small launcher process
+so that this process's own size is not counted):
   cold       the first collect of every feed
   unchanged  a rerun with nothing new (every feed answers 304)
   next day   a rerun after every feed gained 5 entries (feedgen --next-day)
@@ -26,7 +27,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -41,25 +41,36 @@ VENV_BIN = Path(sys.executable).parent
 R2E_VENV = Path.home() / ".cache" / "briefings-bench" / "r2e-venv"
 
 
+# The timed command is started by a small launcher process, which reports the command's wall
+# time and peak memory. Started from this process directly, the command's peak would count
+# this process's own size: Linux keeps a process's peak RSS across exec, and a child starts
+# as a copy of its parent (this one grows with the feed server's cache).
+LAUNCHER = """
+import json, os, subprocess, sys, time
+started = time.perf_counter()
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+elapsed = time.perf_counter() - started
+os.write(int(sys.argv[1]), json.dumps([elapsed, usage.ru_maxrss, os.waitstatus_to_exitcode(status)]).encode())
+"""
+
+
 def timed(command: list[str], env: dict | None = None, cwd: Path | None = None,
           allow_fail: bool = False) -> tuple[float, float, str]:
     """(wall seconds, peak RSS MB of the process tree, stdout) of one whole process."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
-    out_chunks: list[bytes] = []
-    err_chunks: list[bytes] = []
-    readers = [threading.Thread(target=lambda: out_chunks.append(proc.stdout.read())),
-               threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()))]
-    for r in readers:
-        r.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - started
-    for r in readers:
-        r.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0 and not allow_fail:
-        raise RuntimeError(f"{command[0]} exited {proc.returncode}: {b''.join(err_chunks).decode()[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024, b"".join(out_chunks).decode()
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(write_end), *command], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, cwd=cwd, pass_fds=(write_end,))
+    os.close(write_end)
+    out, err = proc.communicate()
+    with os.fdopen(read_end, "rb") as pipe:
+        report = pipe.read()
+    if proc.returncode != 0 or not report:
+        raise RuntimeError(f"the launcher failed ({proc.returncode}): {err.decode()[-2000:]}")
+    elapsed, peak_kb, returncode = json.loads(report)
+    if returncode != 0 and not allow_fail:
+        raise RuntimeError(f"{command[0]} exited {returncode}: {err.decode()[-2000:]}")
+    return elapsed, peak_kb / 1024, out.decode()
 
 
 def briefings_config(folder: Path, server: FeedServer, names: list[str]) -> Path:
