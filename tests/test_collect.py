@@ -599,6 +599,9 @@ def test_https_feeds_are_verified_and_plain_http_ones_redirect_to_them(tmp_path,
         assert by_name["moved to https"]["moved_to"] == secure.url("/moved.rss")
         assert stored(tmp_path, "secure") == NORMS_TITLES
         assert {r.path for r in secure.log} == {"/feed.rss", "/moved.rss"}
+        # `feeds add` checks an https:// feed through the same client.
+        added = cli_run("--config", cfg, "feeds", "add", secure.add("/other.rss", norms), "--name", "other")
+        assert added.exit_code == 0 and "Added 'other'" in added.stdout, added.output
     finally:
         secure.close()
 
