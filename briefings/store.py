@@ -181,12 +181,14 @@ def fingerprint(title: str, text: str, text_words: list[str] | None = None) -> s
     text they are reused (lowercasing ASCII moves no word boundary); else text is read again.
     """
     if text_words is not None and title.isascii() and text.isascii():
-        words = [w.lower() for w in (first_words(title, FINGERPRINT_WORDS) + text_words)[:FINGERPRINT_WORDS]]
+        words = (first_words(title, FINGERPRINT_WORDS) + text_words)[:FINGERPRINT_WORDS]
+        joined = " ".join(words).lower()
     else:
         words = first_words(f"{title} {text}".lower(), FINGERPRINT_WORDS)
+        joined = " ".join(words)
     if len(words) < 6:
         return None
-    return hashlib.sha1(" ".join(words).encode()).hexdigest()
+    return hashlib.sha1(joined.encode()).hexdigest()
 
 
 class Store:
