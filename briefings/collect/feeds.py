@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from briefings import USER_AGENT
-from briefings.collect.parse import Parsed, parse_response
+from briefings.collect.parse import Parsed, parse_response, too_large
 from briefings.config import FeedConfig, FetchSettings
 from briefings.models import FeedResult
 
@@ -298,7 +298,7 @@ def fetch_one(
     except _Deadline:
         result.error = f"timed out after {settings.timeout:g} s: raise [fetch] timeout or check the URL"
     except _TooLarge:
-        result.error = f"response larger than {settings.max_bytes} bytes: raise [fetch] max_bytes if the feed is right"
+        result.error = too_large(settings.max_bytes)
     except httpx.TooManyRedirects:
         result.error = f"redirect loop or more than {settings.max_redirects} redirects: check the URL in a browser"
     except httpx.TimeoutException:

@@ -54,7 +54,7 @@ def parse_response(body: bytes, headers: dict[str, str], url: str, feed_name: st
         for encoding in reversed(encodings):  # the last applied is undone first
             body = _decompress(body, encoding, max_bytes)
     except _TooLarge:
-        return Parsed(ok=False, error=f"response larger than {max_bytes} bytes: raise [fetch] max_bytes if the feed is right")
+        return Parsed(ok=False, error=too_large(max_bytes))
     except zlib.error as exc:
         if not _looks_uncompressed(body):
             return Parsed(ok=False, error=f"the server sent a body that does not decode ({encodings[-1]}: {exc}):"
@@ -62,7 +62,7 @@ def parse_response(body: bytes, headers: dict[str, str], url: str, feed_name: st
         # A server that labels a plain document as compressed (it happens): read it as sent.
         mislabeled = f"the server labels the body {', '.join(encodings)} but sent it uncompressed; read as sent"
         if len(body) > max_bytes:
-            return Parsed(ok=False, error=f"response larger than {max_bytes} bytes: raise [fetch] max_bytes if the feed is right")
+            return Parsed(ok=False, error=too_large(max_bytes))
     if not body.strip():
         return Parsed(ok=False, error="empty response: the server sent no feed")
     headers = {k: v for k, v in headers.items() if k != "content-encoding"}
@@ -70,6 +70,10 @@ def parse_response(body: bytes, headers: dict[str, str], url: str, feed_name: st
     if mislabeled and parsed.ok:
         parsed.warning = f"{mislabeled}; {parsed.warning}" if parsed.warning else mislabeled
     return parsed
+
+
+def too_large(max_bytes: int) -> str:
+    return f"response larger than {max_bytes} bytes: raise [fetch] max_bytes if the feed is right"
 
 
 def _looks_uncompressed(body: bytes) -> bool:
