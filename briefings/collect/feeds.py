@@ -21,16 +21,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from briefings import USER_AGENT
-from briefings.collect.parse import Parsed, parse_response, too_large
+from briefings.collect.parse import Parsed, TooLarge, parse_response, too_large
 from briefings.config import FeedConfig, FetchSettings
 from briefings.models import FeedResult
 
 ACCEPT = "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, application/xml;q=0.8, text/xml;q=0.8, */*;q=0.1"
 PERMANENT = (301, 308)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class _Deadline(Exception):
@@ -297,7 +293,7 @@ def fetch_one(
         response, body = _get(client, url, request_headers, settings, started)
     except _Deadline:
         result.error = f"timed out after {settings.timeout:g} s: raise [fetch] timeout or check the URL"
-    except _TooLarge:
+    except TooLarge:
         result.error = too_large(settings.max_bytes)
     except httpx.TooManyRedirects:
         result.error = f"redirect loop or more than {settings.max_redirects} redirects: check the URL in a browser"
@@ -325,7 +321,7 @@ def _get(client, url, request_headers, settings, started) -> tuple[httpx.Respons
         for chunk in response.iter_raw():
             size += len(chunk)
             if size > settings.max_bytes:
-                raise _TooLarge()
+                raise TooLarge()
             if time.monotonic() - started > settings.timeout:
                 raise _Deadline()
             chunks.append(chunk)

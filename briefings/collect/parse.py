@@ -7,6 +7,7 @@ everything here takes and returns plain picklable values and touches no state.
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import json
 import re
@@ -45,7 +46,8 @@ def parse_response(body: bytes, headers: dict[str, str], url: str, feed_name: st
     """A response body as received (Content-Encoding not yet undone) -> parse_feed's result.
 
     Decompressing here, in the parse worker, keeps zlib off the process that every
-    download goes through. At most max_bytes are decompressed: a small gzip that
+    download goes through. The body as received is within max_bytes already (the
+    download stops there); at most max_bytes are decompressed: a small gzip that
     inflates past the cap fails the feed as a large body would.
     """
     encodings = [e.strip().lower() for e in headers.get("content-encoding", "").split(",") if e.strip()]
@@ -53,7 +55,7 @@ def parse_response(body: bytes, headers: dict[str, str], url: str, feed_name: st
     try:
         for encoding in reversed(encodings):  # the last applied is undone first
             body = _decompress(body, encoding, max_bytes)
-    except _TooLarge:
+    except TooLarge:
         return Parsed(ok=False, error=too_large(max_bytes))
     except zlib.error as exc:
         if not _looks_uncompressed(body):
@@ -61,8 +63,6 @@ def parse_response(body: bytes, headers: dict[str, str], url: str, feed_name: st
                                           " report it to the feed's owner")
         # A server that labels a plain document as compressed (it happens): read it as sent.
         mislabeled = f"the server labels the body {', '.join(encodings)} but sent it uncompressed; read as sent"
-        if len(body) > max_bytes:
-            return Parsed(ok=False, error=too_large(max_bytes))
     if not body.strip():
         return Parsed(ok=False, error="empty response: the server sent no feed")
     headers = {k: v for k, v in headers.items() if k != "content-encoding"}
@@ -82,8 +82,8 @@ def _looks_uncompressed(body: bytes) -> bool:
     return start[:1] in (b"<", b"{")
 
 
-class _TooLarge(Exception):
-    pass
+class TooLarge(Exception):
+    """A body past [fetch] max_bytes: as received (the download stops), or once decompressed."""
 
 
 def _decompress(body: bytes, encoding: str, max_bytes: int) -> bytes:
@@ -97,7 +97,7 @@ def _decompress(body: bytes, encoding: str, max_bytes: int) -> bytes:
         return body  # identity, or an encoding we did not ask for: left as sent, as browsers do
     out = decoder.decompress(body, max_bytes + 1)
     if len(out) > max_bytes:
-        raise _TooLarge()
+        raise TooLarge()
     return out
 
 
@@ -140,6 +140,7 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str, feed_name: str, n
     return result
 
 
+@functools.cache
 def _feedparser():
     """feedparser, imported here (a run where every feed answers 304 never loads it), reading
     with briefings' SAX driver: expat with text buffering, a quarter faster."""
