@@ -316,6 +316,8 @@ def _delivery_text(delivery: dict) -> str:
         parts.append(f"{len(delivery['failed'])} failed")
     if delivery.get("error"):
         parts.append(f"not sent: {delivery['error']}")
+    if delivery.get("unreachable"):
+        parts.append(f"{delivery['unreachable']['deliveries']} not sent: {delivery['unreachable']['error']}")
     return ", ".join(parts)
 
 

@@ -135,7 +135,7 @@ def test_refused_connection_keeps_everything_pending(tmp_path, feed_server, smtp
     cfg = setup(tmp_path, feed_server, port, [ANA, CAROL])
     result = cli_run("--config", cfg, "run")
     assert result.exit_code == 0
-    assert "e-mail to ana@example.org: cannot connect to 127.0.0.1" in result.stderr
+    assert f"e-mail: cannot connect to 127.0.0.1:{port}: connection refused; 2 deliveries not sent" in result.stderr
     assert [d["status"] for d in deliveries(tmp_path)] == ["pending", "pending"]
     outbox = cli_run("--config", cfg, "outbox").stdout
     assert "ana@example.org" in outbox and "connection refused" in outbox
@@ -264,3 +264,120 @@ def test_killed_between_two_recipients_then_rerun_sends_each_once(tmp_path, feed
     db = sqlite3.connect(tmp_path / "state" / "briefings.sqlite3")
     assert db.execute("SELECT COUNT(*) FROM briefings").fetchone()[0] == 1
     assert db.execute("SELECT COUNT(*) FROM entries WHERE briefing_id IS NULL").fetchone()[0] == 0
+
+
+def test_every_message_says_mime_version_1_0(tmp_path, feed_server, smtp_sink, cli_run):
+    sink = smtp_sink()
+    cfg = setup(tmp_path, feed_server, sink.port, [ANA, BEN])
+    assert cli_run("--config", cfg, "run").exit_code == 0
+    assert len(sink.messages) == 2
+    for _, raw in sink.messages:
+        head = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
+        assert head.splitlines().count(b"MIME-Version: 1.0") == 1, head
+
+
+def _no_reply_to(text: str) -> str:
+    return text.replace('reply_to = "desk@norms.example.org"\n', "")
+
+
+@pytest.mark.parametrize(
+    "email, edit, header, one_click",
+    [
+        ("send_empty = false", str, "<mailto:desk@norms.example.org?subject=unsubscribe>", False),
+        ("send_empty = false", _no_reply_to, "<mailto:briefings@norms.example.org?subject=unsubscribe>", False),
+        ('unsubscribe_mailto = "leave@norms.example.org"', str, "<mailto:leave@norms.example.org?subject=unsubscribe>",
+         False),
+        ('unsubscribe_url = "https://norms.example.org/u?who={email}"', str,
+         "<https://norms.example.org/u?who=ana@example.org>", True),
+    ],
+    ids=["reply-to", "from", "mailto", "url"],
+)
+def test_list_unsubscribe_is_always_sent(tmp_path, feed_server, smtp_sink, cli_run, email, edit, header, one_click):
+    sink = smtp_sink()
+    cfg = setup(tmp_path, feed_server, sink.port, [ANA], email=email)
+    cfg.write_text(edit(cfg.read_text()))
+    check = cli_run("--config", cfg, "check")
+    assert check.exit_code == 0, check.output
+    assert ("no one-click unsubscribe" in check.stderr) is not one_click
+    assert cli_run("--config", cfg, "run").exit_code == 0
+    (message,) = sink.parsed()
+    assert message["List-Unsubscribe"] == header
+    assert message["List-Unsubscribe-Post"] == ("List-Unsubscribe=One-Click" if one_click else None)
+
+
+def _second_week(feed: bytes) -> bytes:
+    """The fixture feed a week later: one more item on international fora, one on confidence-building."""
+    items = (
+        b"<item><title>UN Open-Ended Working Group opens its second session in New York</title>"
+        b"<link>https://norms.example.org/2026/oewg-second</link><guid isPermaLink=\"false\">nw-201</guid>"
+        b"<pubDate>Wed, 25 Nov 2026 08:15:00 GMT</pubDate><description>Delegations at the United Nations "
+        b"discussed norms of responsible state behaviour in cyberspace and a code of conduct.</description></item>"
+        b"<item><title>OSCE States agree two new confidence-building measures</title>"
+        b"<link>https://norms.example.org/2026/osce-cbm-new</link><guid isPermaLink=\"false\">nw-203</guid>"
+        b"<pubDate>Wed, 25 Nov 2026 09:15:00 GMT</pubDate><description>Participating States adopted two more "
+        b"confidence-building measures on points of contact and on notification of incidents, to reduce the "
+        b"risk of escalation.</description></item>"
+    )
+    return feed.replace(b"</channel>", items + b"</channel>")
+
+
+def test_a_filtered_recipient_gets_the_reading_list_and_the_change_since_last_time(tmp_path, feed_server, smtp_sink,
+                                                                                    cli_run):
+    sink = smtp_sink()
+    fora = {"email": "fiona@example.org", "themes": ["international-fora"]}
+    feed = fixture_feed("norms.rss")
+    url = feed_server.add("/norms.rss", feed)
+    cfg = write_config(tmp_path, [("Norms Watch", url)], extra=mail_config(sink.port, [ANA, fora]))
+    assert cli_run("--config", cfg, "run").exit_code == 0
+    feed_server.add("/norms.rss", _second_week(feed))
+    assert cli_run("--config", cfg, "run").exit_code == 0
+    second = [m for m in sink.parsed() if "second session in New York" in m.get_body(("plain",)).get_content()]
+    by_to = {m["To"].addresses[0].addr_spec: m for m in second}
+    assert set(by_to) == {"ana@example.org", "fiona@example.org"}
+    for address, message in by_to.items():
+        text = message.get_body(("plain",)).get_content()
+        html = message.get_body(("html",)).get_content()
+        assert "(right: change since the previous briefing)" in text, address
+        assert "change since the previous briefing" in html, address
+        assert "FROM THE READING LIST" in text and 'id="reading-list"' in html, address
+    fiona = by_to["fiona@example.org"].get_body(("plain",)).get_content()
+    reading = fiona.split("FROM THE READING LIST", 1)[1].split("\r\n--\r\n", 1)[0]
+    topics = [line.rsplit("; on ", 1)[1] for line in reading.replace("\r\n  ", " ").splitlines() if "; on " in line]
+    assert topics and set(topics) == {"International fora and diplomacy"}  # her theme only
+    assert "two new confidence-building measures" not in fiona
+
+
+@pytest.mark.parametrize("send_empty, copies", [(True, {"ana@example.org": 1, "dan@example.org": 1}),
+                                                 (False, {"ana@example.org": 1})])
+def test_send_empty(tmp_path, feed_server, smtp_sink, cli_run, send_empty, copies):
+    sink = smtp_sink()
+    dan = {"email": "dan@example.org", "themes": ["harmonization"]}
+    cfg = setup(tmp_path, feed_server, sink.port, [ANA, dan], email=f"send_empty = {str(send_empty).lower()}")
+    assert cli_run("--config", cfg, "run").exit_code == 0
+    assert sink.copies() == copies
+    status = {d["recipient"]: d["status"] for d in deliveries(tmp_path)}
+    assert status["dan@example.org"] == ("sent" if send_empty else "skipped")
+    if send_empty:
+        (note,) = [m for m in sink.parsed() if m["To"].addresses[0].addr_spec == "dan@example.org"]
+        text = note.get_body(("plain",)).get_content()
+        assert "0 entries in 0 themes" in text and "OSCE" not in text
+
+
+def test_a_stop_request_between_recipients_leaves_the_rest_pending(tmp_path, feed_server, smtp_sink, cli_run):
+    from briefings.config import load
+    from briefings.pipeline import send_outbox
+    from briefings.store import Store
+
+    sink = smtp_sink()
+    port = free_port()  # nothing listens: the run stores the outbox and sends nothing
+    cfg = setup(tmp_path, feed_server, port, [ANA, BEN, CAROL])
+    cli_run("--config", cfg, "run")
+    cfg.write_text(cfg.read_text().replace(f"port = {port}", f"port = {sink.port}"))
+    config = load(cfg)
+    with Store(config.state.path) as store:
+        report = send_outbox(config, store, ignore_wait=True, stop=lambda: len(sink.messages) >= 1)
+    assert report.stopped and report.sent == ["ana@example.org"]
+    assert sink.copies() == {"ana@example.org": 1}
+    assert [(d["status"], d["attempts"]) for d in deliveries(tmp_path)] == [("sent", 2), ("pending", 1), ("pending", 1)]
+    assert cli_run("--config", cfg, "send", "--now").exit_code == 0
+    assert sink.copies() == {"ana@example.org": 1, "ben@example.org": 1, "carol@example.org": 1}

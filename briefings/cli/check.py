@@ -54,6 +54,7 @@ def check(ctx: click.Context, config_path, smtp: bool) -> None:
     reported; nothing is sent (exit 1 when the session fails).
     """
     config = load_config(ctx)
+    _check_ca_file(config)
     click.echo(f"{config.path}: ok")
     click.echo(f"  {len(config.feeds)} feeds, {len(config.themes)} themes")
     click.echo(f"  reading list: {config.corpus.path or '(none)'}")
@@ -61,10 +62,29 @@ def check(ctx: click.Context, config_path, smtp: bool) -> None:
     click.echo(f"  archive:      {config.output.dir}")
     click.echo(f"  e-mail:       {_mail_line(config)}")
     click.echo(f"  schedule:     {_schedule_line(config)}")
-    for warning in taxonomy_warnings(config):
+    for warning in mail_warnings(config) + taxonomy_warnings(config):
         echo_err(f"warning: {warning}")
     if smtp:
         _check_smtp(ctx, config)
+
+
+def _check_ca_file(config) -> None:
+    """[smtp] ca_file must be a readable PEM file: a config error (exit 2) here, not a failed send later."""
+    from briefings.config import _Locator
+    from briefings.deliver.smtp import CA_FILE_HINT, ca_file_problem
+    from briefings.errors import ConfigError
+
+    problem = ca_file_problem(config.smtp.ca_file)
+    if problem:
+        line = _Locator(config.path.read_text(encoding="utf-8")).line("smtp", "ca_file")
+        raise ConfigError(f"{config.path}{f':{line}' if line else ''}: [smtp] ca_file: {problem}", CA_FILE_HINT)
+
+
+def mail_warnings(config) -> list[str]:
+    if not config.mail_enabled or config.email.unsubscribe_url:
+        return []
+    return ["no one-click unsubscribe (RFC 8058), which Gmail and Yahoo require of bulk senders: List-Unsubscribe "
+            "offers only a mailto; set [email] unsubscribe_url to an https URL that unsubscribes on POST"]
 
 
 def _schedule_line(config) -> str:

@@ -78,11 +78,31 @@ def delivery_lines(delivery: dict) -> list[str]:
     lines = []
     if delivery.get("error"):
         lines.append(f"e-mail: {delivery['error']}")
+    if delivery.get("unreachable"):
+        down = delivery["unreachable"]
+        lines.append(f"e-mail: {down['error']}; {_deliveries(down['deliveries'])} not sent, one retry for all")
     for item in delivery.get("retrying", []):
-        when = item["next_try"].strftime("%Y-%m-%d %H:%M") if hasattr(item["next_try"], "strftime") else item["next_try"]
-        lines.append(f"e-mail to {item['recipient']}: {item['error']}; will retry after {when} UTC")
+        lines.append(f"e-mail to {item['recipient']}: {item['error']}; will retry after {_when(item['next_try'])} UTC")
     for item in delivery.get("failed", []):
         lines.append(f"e-mail to {item['recipient']} FAILED: {item['error']} (see `briefings outbox`)")
     sent = delivery.get("sent", [])
     lines.append(f"E-mailed {len(sent)} recipient(s)." if sent or not lines else "E-mailed no one.")
+    if delivery.get("waiting"):
+        lines.append(f"{_deliveries(delivery['waiting'])} waiting for a retry, next at {_when(delivery['next_try'], short=True)} UTC.")
     return lines
+
+
+def _deliveries(count: int) -> str:
+    return f"{count} delivery" if count == 1 else f"{count} deliveries"
+
+
+def _when(value, *, short: bool = False) -> str:
+    """A retry time in UTC: HH:MM when it is today (short), else with the date."""
+    from datetime import datetime, timezone
+
+    if not hasattr(value, "strftime"):
+        value = datetime.fromisoformat(str(value))
+    value = value.astimezone(timezone.utc)
+    if short and value.date() == datetime.now(timezone.utc).date():
+        return value.strftime("%H:%M")
+    return value.strftime("%Y-%m-%d %H:%M")

@@ -6,7 +6,10 @@ one SMTP connection, recording each recipient's outcome the moment the server
 accepts or refuses it. A crash at any point leaves the rest pending; the next
 run sends only those. A 4xx reply is retried later, with backoff; a 5xx fails
 that recipient and the others go on; after [smtp] max_attempts a delivery is
-failed and reported, never dropped.
+failed and reported, never dropped. A server that cannot be reached costs one
+connect, one try and one backoff for the whole batch; a fault of the
+configuration (certificate, ca_file, login) stops the batch at once and costs
+no try.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import binascii
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -34,22 +37,27 @@ class DeliveryReport:
     failed: list[dict] = field(default_factory=list)  # {recipient, error}
     skipped: int = 0
     error: str | None = None  # a problem that stopped sending altogether (config, login)
+    unreachable: dict | None = None  # the server could not be reached: {error, deliveries, next_try}, one backoff for all
+    waiting: int = 0  # deliveries still pending after this send, waiting out a backoff
+    next_try: datetime | None = None  # the earliest of their retry times
     stopped: bool = False  # a stop request ended sending between two recipients; the rest stays pending
 
     def as_dict(self) -> dict:
-        return {"sent": self.sent, "retrying": self.retrying, "failed": self.failed, "error": self.error}
+        return {"sent": self.sent, "retrying": self.retrying, "failed": self.failed, "error": self.error,
+                "unreachable": self.unreachable, "waiting": self.waiting, "next_try": self.next_try}
 
 
 def restrict(briefing: Briefing, themes: tuple[str, ...]) -> Briefing:
-    """The briefing with only the sections of the given themes (all when none given)."""
+    """The briefing with only the sections (and reading-list documents) of the given themes (all when none given).
+
+    Every other field is the briefing's own (dataclasses.replace), so a field added later is kept too.
+    """
     if not themes:
         return briefing
     wanted = set(themes)
-    sections = [s for s in briefing.sections if s.theme_id in wanted]
-    return Briefing(
-        title=briefing.title, slug=briefing.slug, created=briefing.created, period_start=briefing.period_start,
-        period_end=briefing.period_end, sections=sections, off_topic=briefing.off_topic, id=briefing.id,
-    )
+    reading = [replace(r, themes=[t for t in r.themes if t in wanted]) for r in briefing.reading
+               if any(t in wanted for t in r.themes)]
+    return replace(briefing, sections=[s for s in briefing.sections if s.theme_id in wanted], reading=reading)
 
 
 def message_id(config: Config, slug: str, email: str) -> str:
@@ -104,7 +112,7 @@ def one_line(text: str) -> str:
 def build_message(config: Config, briefing: Briefing, rendered: Rendered, recipient: Recipient, msg_id: str,
                   now: datetime, subject_line: str | None = None) -> EmailMessage:
     """multipart/alternative, UTF-8, one recipient in To, every list header."""
-    from briefings.render import personalize, unsubscribe_link
+    from briefings.render import personalize
 
     html, text = personalize(rendered, config, recipient.email)
     message = EmailMessage()
@@ -118,20 +126,29 @@ def build_message(config: Config, briefing: Briefing, rendered: Rendered, recipi
     message["Message-ID"] = msg_id
     list_id = config.email.list_id or f"{_slug(briefing.title)}.{_domain(config)}"
     message["List-Id"] = formataddr((one_line(briefing.title), "")).rstrip(" <>") + f" <{one_line(list_id)}>"
-    links = []
-    if config.email.unsubscribe_mailto:
-        links.append("<mailto:" + config.email.unsubscribe_mailto.replace("{email}", recipient.email) + "?subject=unsubscribe>")
-    if config.email.unsubscribe_url:
-        links.append(f"<{unsubscribe_link(config, recipient.email)}>")
-    if links:
-        message["List-Unsubscribe"] = ", ".join(links)
+    message["List-Unsubscribe"] = ", ".join(f"<{link}>" for link in list_unsubscribe(config, recipient.email))
     if config.email.unsubscribe_url:
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Auto-Submitted"] = "auto-generated"
+    message["MIME-Version"] = "1.0"  # the email package adds it only through set_content, which is not used here
     message.make_alternative()
     message.attach(_qp_part(text, "plain"))
     message.attach(_qp_part(html, "html"))
     return message
+
+
+def list_unsubscribe(config: Config, email: str) -> list[str]:
+    """The List-Unsubscribe links: the configured mailto and/or https URL, else a mailto to Reply-To (or From)."""
+    from briefings.render import unsubscribe_link
+
+    links = []
+    if config.email.unsubscribe_mailto:
+        links.append("mailto:" + config.email.unsubscribe_mailto.replace("{email}", email) + "?subject=unsubscribe")
+    if config.email.unsubscribe_url:
+        links.append(unsubscribe_link(config, email))
+    if not links:
+        links.append("mailto:" + parseaddr(config.smtp.reply_to or config.smtp.sender)[1] + "?subject=unsubscribe")
+    return links
 
 
 def _qp_part(body: str, subtype: str) -> EmailMessage:
@@ -161,6 +178,7 @@ def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_
     report = DeliveryReport()
     due = store.due_deliveries(now, ignore_wait=ignore_wait)
     if not due:
+        _count_waiting(store, now, report)
         return report
     if not config.smtp.host:
         report.error = f"{len(due)} deliveries are pending but [smtp] host is not set"
@@ -168,7 +186,7 @@ def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_
     briefings: dict[int, Briefing] = {}
     variants: dict[tuple[int, tuple[str, ...]], tuple[Briefing, Rendered, str]] = {}
     with Mailer(config.smtp) as mailer:
-        for delivery in due:
+        for index, delivery in enumerate(due):
             if stop is not None and stop():
                 report.stopped = True
                 break
@@ -185,13 +203,18 @@ def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_
             message = build_message(config, mine, rendered, recipient, delivery["message_id"], now, subject_line)
             try:
                 mailer.send(message, parseaddr(config.smtp.sender)[1], recipient.email)
-            except DeliveryError as exc:  # configuration: nothing can be sent; nothing is counted
+            except DeliveryError as exc:  # configuration: nothing can be sent until it is fixed; no try is counted
                 report.error = exc.message + (f" ({exc.hint})" if exc.hint else "")
+                for rest in due[index:]:
+                    store.record_delivery(rest["id"], status="pending", error=report.error, count_attempt=False)
                 break
             except SendError as exc:
+                if exc.connecting:  # the server, not this recipient: one try and one backoff for all that are due
+                    _back_off(config, store, due[index:], str(exc), now, report)
+                    break
                 attempts = delivery["attempts"] + 1
                 if exc.temporary and attempts < config.smtp.max_attempts:
-                    wait = min(MAX_WAIT, timedelta(minutes=config.smtp.retry_minutes * 2 ** (attempts - 1)))
+                    wait = _wait(config, attempts)
                     store.record_delivery(delivery["id"], status="pending", error=str(exc), next_try=now + wait)
                     report.retrying.append({"recipient": recipient.email, "error": str(exc), "next_try": now + wait})
                 else:
@@ -203,7 +226,36 @@ def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_
             report.sent.append(recipient.email)
             if eml_dir is not None:
                 _write_eml(eml_dir, mine.slug, recipient.email, message)
+    _count_waiting(store, now, report)
     return report
+
+
+def _wait(config: Config, attempts: int) -> timedelta:
+    return min(MAX_WAIT, timedelta(minutes=config.smtp.retry_minutes * 2 ** (attempts - 1)))
+
+
+def _back_off(config: Config, store, rest: list[dict], error: str, now: datetime, report: DeliveryReport) -> None:
+    """The server cannot be reached: every delivery still due counts one try and waits until the same time."""
+    next_try = now + _wait(config, min(d["attempts"] for d in rest) + 1)
+    waiting = 0
+    for delivery in rest:
+        attempts = delivery["attempts"] + 1
+        if attempts < config.smtp.max_attempts:
+            store.record_delivery(delivery["id"], status="pending", error=error, next_try=next_try)
+            waiting += 1
+        else:
+            why = f"{error} (after {attempts} tries)"
+            store.record_delivery(delivery["id"], status="failed", error=why)
+            report.failed.append({"recipient": delivery["recipient"], "error": why})
+    if waiting:
+        report.unreachable = {"error": error, "deliveries": waiting, "next_try": next_try}
+
+
+def _count_waiting(store, now: datetime, report: DeliveryReport) -> None:
+    """How many deliveries are still waiting out a backoff after this send, and the earliest retry."""
+    later = [t for t in (datetime.fromisoformat(d["next_try"]) for d in store.deliveries(("pending",)) if d["next_try"])
+             if t > now]
+    report.waiting, report.next_try = len(later), min(later, default=None)
 
 
 def _write_eml(folder: Path, slug: str, email: str, message: EmailMessage) -> None:

@@ -2,8 +2,12 @@
 
 Every failure is turned into a SendError that says whether it is temporary
 (try again later: 4xx replies, dropped connections, timeouts) or permanent for
-that recipient (5xx), and what the server said. Nothing here knows about the
-outbox; nothing here prints.
+that recipient (5xx), whether it came while connecting (the server, not the
+recipient, is the problem), and what the server said. A fault of the
+configuration (a certificate refused, a missing or broken ca_file, a login
+refused or required) is a DeliveryError instead: nothing can be sent until it
+is fixed, so it is not retried. Nothing here knows about the outbox; nothing
+here prints.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import socket
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
 
 from briefings.config import SmtpSettings
 from briefings.errors import DeliveryError
@@ -26,6 +31,7 @@ class SendError(Exception):
     message: str
     temporary: bool
     connection_lost: bool = False
+    connecting: bool = False  # raised before any message could be sent: the server is unreachable or refusing
 
     def __str__(self) -> str:
         return self.message
@@ -44,11 +50,66 @@ def password(settings: SmtpSettings) -> str | None:
     return value
 
 
+CA_FILE_HINT = "point [smtp] ca_file at the PEM file of the CA that signed the server's certificate, or empty it for the system's CAs"
+
+
+def ca_file_problem(path: Path | None) -> str | None:
+    """What is wrong with [smtp] ca_file (missing, unreadable, no PEM certificate in it), or None."""
+    if not path:
+        return None
+    path = Path(path)
+    if not path.is_file():
+        return f"{path} does not exist" if not path.exists() else f"{path} is not a file"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return f"{path} cannot be read: {exc.strerror or exc}"
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=data.decode("ascii"))
+    except (ssl.SSLError, UnicodeDecodeError, ValueError):
+        return f"{path} holds no PEM certificate"
+    return None
+
+
 def tls_context(settings: SmtpSettings) -> ssl.SSLContext:
+    problem = ca_file_problem(settings.ca_file)
+    if problem:
+        raise DeliveryError(f"[smtp] ca_file: {problem}", CA_FILE_HINT)
     context = ssl.create_default_context()
     if settings.ca_file:
         context.load_verify_locations(cafile=str(settings.ca_file))
     return context
+
+
+# OpenSSL's verify codes that mean "trust this issuer" rather than "this certificate is wrong".
+_UNTRUSTED = {18, 19, 20, 21, 27}  # self-signed, self-signed in chain, no local issuer, cannot verify leaf, untrusted
+_HOSTNAME_MISMATCH = 62
+
+
+def certificate_refused(host: str, port: int, exc: ssl.SSLCertVerificationError) -> DeliveryError:
+    """The certificate error with OpenSSL's reason (hostname mismatch, untrusted issuer, expired ...) and the fix."""
+    why = (exc.verify_message or exc.reason or str(exc)).rstrip(".")
+    why = why[:1].lower() + why[1:]
+    if exc.verify_code == _HOSTNAME_MISMATCH:
+        hint = "set [smtp] host to a name the server's certificate is for"
+    elif exc.verify_code in _UNTRUSTED:
+        hint = "set [smtp] ca_file to the PEM file of the CA that signed the server's certificate"
+    else:
+        hint = "the server's certificate must be fixed, or [smtp] ca_file set to the CA that signed it"
+    return DeliveryError(f"TLS with {host}:{port} failed: the server's certificate was refused: {why}", hint)
+
+
+# Replies that mean the session is not allowed as configured: authentication required, or refused.
+_AUTH_CODES = {530, 534, 535, 538}
+
+
+def auth_fault(host: str, port: int, code: int, reply) -> DeliveryError | None:
+    if code not in _AUTH_CODES:
+        return None
+    return DeliveryError(
+        f"{host}:{port} requires a login it did not get: {code} {_text(reply)}",
+        "set [smtp] username and password_env (and security = \"starttls\" or \"ssl\"), or check them",
+    )
 
 
 class Mailer:
@@ -98,15 +159,23 @@ class Mailer:
             ) from exc
         except smtplib.SMTPNotSupportedError as exc:
             raise DeliveryError(f"{s.host}:{self.port}: {exc}", "the server offers no AUTH: remove [smtp] username") from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise certificate_refused(s.host, self.port, exc) from exc
         except ssl.SSLError as exc:
             raise SendError(f"TLS with {s.host}:{self.port} failed: {exc.reason or exc}", temporary=True,
-                            connection_lost=True) from exc
+                            connection_lost=True, connecting=True) from exc
         except smtplib.SMTPResponseException as exc:
+            fault = auth_fault(s.host, self.port, exc.smtp_code, exc.smtp_error)
+            if fault is not None:
+                raise fault from exc
+            if exc.smtp_code >= 500:
+                raise DeliveryError(f"{s.host}:{self.port} refused the session: {exc.smtp_code} {_text(exc.smtp_error)}",
+                                    "check [smtp] host, port and security") from exc
             raise SendError(f"{s.host}:{self.port} answered {exc.smtp_code} {_text(exc.smtp_error)}",
-                            temporary=exc.smtp_code < 500, connection_lost=True) from exc
+                            temporary=True, connection_lost=True, connecting=True) from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise SendError(f"cannot connect to {s.host}:{self.port}: {_reason(exc)}", temporary=True,
-                            connection_lost=True) from exc
+                            connection_lost=True, connecting=True) from exc
         self.conn = conn
 
     def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
@@ -118,9 +187,13 @@ class Mailer:
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients.get(recipient, (550, b"refused"))
             self._reset()
-            raise SendError(f"{code} {_text(reply)}", temporary=400 <= code < 500) from exc
+            raise auth_fault(self.settings.host, self.port, code, reply) or SendError(
+                f"{code} {_text(reply)}", temporary=400 <= code < 500) from exc
         except smtplib.SMTPSenderRefused as exc:
             self._reset()
+            fault = auth_fault(self.settings.host, self.port, exc.smtp_code, exc.smtp_error)
+            if fault is not None:
+                raise fault from exc
             raise SendError(f"sender refused: {exc.smtp_code} {_text(exc.smtp_error)}", temporary=exc.smtp_code < 500) from exc
         except smtplib.SMTPServerDisconnected as exc:
             self._drop()
@@ -131,7 +204,8 @@ class Mailer:
                 self._drop()
                 raise SendError(f"421 {_text(exc.smtp_error)}", temporary=True, connection_lost=True) from exc
             self._reset()
-            raise SendError(f"{exc.smtp_code} {_text(exc.smtp_error)}", temporary=exc.smtp_code < 500) from exc
+            raise auth_fault(self.settings.host, self.port, exc.smtp_code, exc.smtp_error) or SendError(
+                f"{exc.smtp_code} {_text(exc.smtp_error)}", temporary=exc.smtp_code < 500) from exc
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
             raise SendError(f"connection lost: {_reason(exc)}", temporary=True, connection_lost=True) from exc
