@@ -416,3 +416,15 @@ def page_probe(browser):
     yield make
     for probe in probes:
         probe.close()
+
+
+def deliveries(folder: Path) -> list[dict]:
+    """The outbox rows of the state file under folder, in order."""
+    import sqlite3
+
+    db = sqlite3.connect(folder / "state" / "briefings.sqlite3")
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM deliveries ORDER BY id")]
+    finally:
+        db.close()

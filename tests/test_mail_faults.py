@@ -10,25 +10,15 @@ from __future__ import annotations
 
 import re
 import socket
-import sqlite3
 import threading
 from datetime import datetime
 
 import pytest
 
-from conftest import fixture_feed, free_port, mail_config, write_config
+from conftest import deliveries, fixture_feed, free_port, mail_config, write_config
 
 EVERYONE = [{"email": "ana@example.org"}, {"email": "ben@example.org"}, {"email": "carol@example.org"}]
 PASSWORD_ENV = "BRIEFINGS_TEST_FAULT_PW"
-
-
-def deliveries(tmp_path) -> list[dict]:
-    db = sqlite3.connect(tmp_path / "state" / "briefings.sqlite3")
-    db.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in db.execute("SELECT * FROM deliveries ORDER BY id")]
-    finally:
-        db.close()
 
 
 def configure(tmp_path, feed_server, port: int, extra_smtp: str = "", security: str = "starttls"):

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import fixture_feed, free_port, mail_config, write_config
+from conftest import deliveries, fixture_feed, free_port, mail_config, write_config
 
 ANA = {"email": "ana@example.org", "name": "Ana Diplomat"}
 BEN = {"email": "ben@example.org", "name": "Ben", "themes": ["confidence-building"]}
@@ -26,15 +26,6 @@ CAROL = {"email": "carol@example.org"}
 def setup(tmp_path, feed_server, port, recipients, **mail):
     url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
     return write_config(tmp_path, [("Norms Watch", url)], corpus=None, extra=mail_config(port, recipients, **mail))
-
-
-def deliveries(tmp_path) -> list[dict]:
-    db = sqlite3.connect(tmp_path / "state" / "briefings.sqlite3")
-    db.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in db.execute("SELECT * FROM deliveries ORDER BY id")]
-    finally:
-        db.close()
 
 
 def test_messages_arrive_with_every_header(tmp_path, feed_server, smtp_sink, cli_run):

@@ -49,7 +49,9 @@ def check(ctx: click.Context, config_path, smtp: bool) -> None:
 
     Errors name the file, line and key, and exit 2. Warnings (a theme with no
     terms, a term under two themes, an example or reading-list document that
-    names a theme that does not exist) are printed and exit 0. With --smtp,
+    names a theme that does not exist, e-mail without one-click unsubscribe)
+    are printed and exit 0; an [smtp] ca_file that is missing or holds no PEM
+    certificate is an error. With --smtp,
     the SMTP session is tried as configured and what the server offers is
     reported; nothing is sent (exit 1 when the session fails).
     """

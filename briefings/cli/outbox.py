@@ -54,7 +54,10 @@ def send(ctx: click.Context, config_path, ignore_wait: bool, as_json: bool) -> N
     """Send the pending deliveries of every briefing in the outbox, over one SMTP connection.
 
     Each recipient's outcome is recorded the moment the server answers: run it
-    again after a crash or a refusal and only what is still owed is sent. Exit
+    again after a crash or a refusal and only what is still owed is sent. A
+    server that cannot be reached is one line and one retry for all; a fault of
+    the configuration (certificate, ca_file, login) stops at once, naming it.
+    Says how many deliveries wait for a retry and when the next is. Exit
     status 1 when something could not be sent, 0 otherwise.
     """
     from briefings.pipeline import send_outbox

@@ -83,14 +83,15 @@ def tls_context(settings: SmtpSettings) -> ssl.SSLContext:
 
 # OpenSSL's verify codes that mean "trust this issuer" rather than "this certificate is wrong".
 _UNTRUSTED = {18, 19, 20, 21, 27}  # self-signed, self-signed in chain, no local issuer, cannot verify leaf, untrusted
-_HOSTNAME_MISMATCH = 62
+_NAME_MISMATCH = {62, 63, 64}  # hostname, e-mail address, IP address
 
 
 def certificate_refused(host: str, port: int, exc: ssl.SSLCertVerificationError) -> DeliveryError:
     """The certificate error with OpenSSL's reason (hostname mismatch, untrusted issuer, expired ...) and the fix."""
     why = (exc.verify_message or exc.reason or str(exc)).rstrip(".")
-    why = why[:1].lower() + why[1:]
-    if exc.verify_code == _HOSTNAME_MISMATCH:
+    if why[1:2].islower():  # "Hostname mismatch", not "IP address mismatch"
+        why = why[:1].lower() + why[1:]
+    if exc.verify_code in _NAME_MISMATCH:
         hint = "set [smtp] host to a name the server's certificate is for"
     elif exc.verify_code in _UNTRUSTED:
         hint = "set [smtp] ca_file to the PEM file of the CA that signed the server's certificate"
