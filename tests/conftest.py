@@ -13,6 +13,7 @@ import shutil
 import socket
 import textwrap
 import threading
+import time
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +38,7 @@ class Route:
     conditional: bool = True  # answer If-None-Match / If-Modified-Since with 304
     gzip: bool = False
     handler: Callable | None = None  # handler(request_handler) takes over the response entirely
+    modified: int = 0  # Last-Modified, in whole seconds: set by FeedServer.add, later whenever the body changes
 
 
 @dataclass
@@ -78,20 +80,27 @@ class FeedServer:
                     route.handler(self)
                     return
                 etag = '"' + hashlib.sha1(route.body).hexdigest()[:16] + '"'
-                modified = formatdate(1_700_000_000, usegmt=True)
-                headers = {"ETag": etag, "Last-Modified": modified} if route.conditional else {}
+                headers = {"ETag": etag, "Last-Modified": formatdate(route.modified, usegmt=True)} if route.conditional else {}
                 headers.update(route.headers)
-                if route.conditional and route.status == 200:
-                    inm = self.headers.get("If-None-Match")
-                    ims = self.headers.get("If-Modified-Since")
-                    if inm == etag or (inm is None and ims and parsedate_to_datetime(ims).timestamp() >= 1_700_000_000):
-                        self._send(304, b"", None, headers)
-                        return
+                if route.conditional and route.status == 200 and self._not_modified(route, etag):
+                    self._send(304, b"", None, headers)
+                    return
                 body = route.body
                 if route.gzip and "gzip" in (self.headers.get("Accept-Encoding") or ""):
                     body = gzip_module.compress(body)
                     headers["Content-Encoding"] = "gzip"
                 self._send(route.status, body, route.content_type, headers)
+
+            def _not_modified(self, route, etag) -> bool:
+                """RFC 9110: If-None-Match decides when sent; If-Modified-Since only without it."""
+                inm = self.headers.get("If-None-Match")
+                if inm is not None:
+                    return etag in [tag.strip() for tag in inm.split(",")]
+                ims = self.headers.get("If-Modified-Since")
+                try:
+                    return bool(ims) and parsedate_to_datetime(ims).timestamp() >= route.modified
+                except (TypeError, ValueError):
+                    return False
 
             def _send(self, status, body, content_type, headers):
                 server.log.append(LoggedRequest("GET", self.path, dict(self.headers), status))
@@ -111,7 +120,8 @@ class FeedServer:
         if tls is not None:
             self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
             self.scheme = "https"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # serve_forever checks for shutdown() every poll_interval: 0.5 s by default, paid at every teardown.
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self.thread.start()
 
     @property
@@ -125,10 +135,17 @@ class FeedServer:
     def add(self, path: str, body: bytes | str = b"", **kwargs) -> str:
         if isinstance(body, str):
             body = body.encode("utf-8")
-        self.routes[path] = Route(body=body, **kwargs)
+        route = Route(body=body, **kwargs)
+        if not route.modified:
+            # A changed body is served as modified later than the one before (HTTP dates count whole seconds).
+            old = self.routes.get(path)
+            now = int(time.time())
+            route.modified = old.modified if old is not None and old.body == body else max(now, old.modified + 1 if old else 0)
+        self.routes[path] = route
         return self.url(path)
 
     def add_file(self, path: str, file: Path, **kwargs) -> str:
+        kwargs.setdefault("modified", int(Path(file).stat().st_mtime))
         return self.add(path, Path(file).read_bytes(), **kwargs)
 
     def statuses(self, path: str) -> list[int]:

@@ -152,16 +152,47 @@ def test_malformed_schedule_names_file_line_and_key(tmp_path, table, key, messag
 
 
 def test_dry_run_prints_the_next_ten_jobs(tmp_path, cli_run):
+    from zoneinfo import ZoneInfo
+
     cfg = write_config(tmp_path, corpus=None, extra=schedule_table(
         collect="every 2 hours", briefing='["monday 08:00", "thursday 17:30"]', catch_up="true").replace(
         "[schedule]\n", '[schedule]\ntimezone = "America/New_York"\n'))
+    tz = ZoneInfo("America/New_York")
+    before = datetime.now(timezone.utc).replace(microsecond=0)
     result = cli_run("--config", cfg, "daemon", "--dry-run")
+    after = datetime.now(timezone.utc)
     assert result.exit_code == 0, result.output
-    lines = [line for line in result.stdout.splitlines() if re.match(r"^\s+\w{3} \d{4}-", line)]
-    assert len(lines) >= 10
-    assert all(("EST" in line or "EDT" in line) and "UTC)" in line for line in lines)
     assert "no briefing has been made yet" in result.stdout
-    assert any("briefing" in line and ("Mon" in line[:6] or "Thu" in line[:6]) for line in lines)
+    line = re.compile(r"^  (\w{3}) (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (E[SD]T)  (\w+)\s+\((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC\)$")
+    jobs = []
+    for text in result.stdout.splitlines():
+        m = line.match(text)
+        if m:
+            day, local, abbrev, name, utc = m.groups()
+            when = datetime.fromisoformat(utc).replace(tzinfo=timezone.utc)
+            # The local time printed is that UTC moment in New York, with the right zone name for its date.
+            shown = when.astimezone(tz)
+            assert (shown.strftime("%a"), shown.strftime("%Y-%m-%d %H:%M:%S"), shown.tzname()) == (day, local, abbrev)
+            jobs.append((name, when, shown))
+    assert len(jobs) >= 10
+    assert [when for _, when, _ in jobs] == sorted(when for _, when, _ in jobs)
+    # collect: every 2 hours from now.
+    collects = [when for name, when, _ in jobs if name == "collect"]
+    assert before + timedelta(hours=2) - timedelta(seconds=1) <= collects[0] <= after + timedelta(hours=2)
+    assert all(b - a == timedelta(hours=2) for a, b in zip(collects, collects[1:]))
+    # briefing: the first Monday 08:00 or Thursday 17:30 in New York after now, found here day by day.
+    briefings = [shown for name, _, shown in jobs if name == "briefing"]
+    assert briefings and all((b.strftime("%a %H:%M:%S") in ("Mon 08:00:00", "Thu 17:30:00")) for b in briefings)
+    local_now = before.astimezone(tz)
+    expected = min(
+        candidate
+        for offset in range(8)
+        for weekday, hour, minute in ((0, 8, 0), (3, 17, 30))
+        for candidate in [datetime.combine(local_now.date() + timedelta(days=offset),
+                                           datetime.min.time().replace(hour=hour, minute=minute), tzinfo=tz)]
+        if candidate.weekday() == weekday and candidate > local_now
+    )
+    assert briefings[0] == expected
 
 
 # -- the daemon process -----------------------------------------------------------
@@ -185,6 +216,30 @@ def test_daemon_collects_and_sends_on_schedule_then_stops_cleanly(tmp_path, feed
     assert code == 0 and seconds < STOP_BOUND
     assert "SIGTERM received" in daemon.text() and "daemon stopped after" in daemon.text()
     assert sink.copies() == {"ana@example.org": 1}  # later briefing jobs found nothing new to send
+
+
+def test_the_collect_job_sends_the_deliveries_due_a_retry(tmp_path, feed_server, smtp_sink, daemons, cli_run):
+    sink = smtp_sink()
+    sink.refuse = {"ana@example.org": "451 4.3.0 Later", "ben@example.org": "451 4.3.0 Later"}
+    url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
+    extra = mail_config(sink.port, [{"email": "ana@example.org"}, {"email": "ben@example.org"}]) + schedule_table(
+        collect="every 1 second")
+    cfg = write_config(tmp_path, [("norms", url)], corpus=None, extra=extra)
+    assert "will retry" in cli_run("--config", cfg, "run").stderr  # retry_minutes = 0: due again at once
+    # Ben's retry is not due for a day: the daemon leaves it waiting.
+    later = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+    db = sqlite3.connect(tmp_path / "state" / "briefings.sqlite3")
+    db.execute("UPDATE deliveries SET next_try = ? WHERE recipient = 'ben@example.org'", (later,))
+    db.commit()
+    db.close()
+    sink.refuse = {}
+    daemon = daemons(cfg, tmp_path)
+    log = daemon.wait_for(r"job collect done in [\d.]+ s: .*; outbox: 1 sent", timeout=30)
+    assert "job briefing" not in log  # the weekly briefing is not due: the collect job sent it
+    assert daemon.stop()[0] == 0
+    assert sink.copies() == {"ana@example.org": 1}
+    status = dict(db_rows(tmp_path, "SELECT recipient, status FROM deliveries"))
+    assert status == {"ana@example.org": "sent", "ben@example.org": "pending"}
 
 
 def test_sigterm_during_a_collect_leaves_the_store_consistent_and_the_next_start_carries_on(

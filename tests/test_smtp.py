@@ -203,6 +203,29 @@ def test_backoff_waits_before_retrying(tmp_path, feed_server, smtp_sink, cli_run
     assert sink.copies() == {"ana@example.org": 1}
 
 
+def test_each_retry_waits_twice_as_long_as_the_one_before_up_to_a_day(tmp_path, feed_server, smtp_sink, cli_run):
+    from datetime import datetime, timedelta, timezone
+
+    sink = smtp_sink()
+    sink.refuse = {"ana@example.org": "451 4.3.0 Later"}
+    url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
+    extra = mail_config(sink.port, [ANA], extra_smtp="max_attempts = 10").replace("retry_minutes = 0", "retry_minutes = 240")
+    cfg = write_config(tmp_path, [("Norms Watch", url)], corpus=None, extra=extra)
+    waits = []
+    for attempt in range(5):
+        before = datetime.now(timezone.utc).replace(microsecond=0)
+        result = cli_run("--config", cfg, *(["run"] if attempt == 0 else ["send", "--now"]))
+        after = datetime.now(timezone.utc)
+        assert "451 4.3.0 Later; will retry" in result.stderr, result.stderr
+        (delivery,) = deliveries(tmp_path)
+        assert delivery["attempts"] == attempt + 1 and delivery["status"] == "pending"
+        next_try = datetime.fromisoformat(delivery["next_try"])
+        assert after - before < timedelta(seconds=30)  # so rounding to the minute reads the wait exactly
+        waits.append(round((next_try - before).total_seconds() / 60))
+    assert waits == [240, 480, 960, 1440, 1440]  # [smtp] retry_minutes, doubled each time, at most a day
+    assert sink.messages == []
+
+
 def test_eml_copies_in_the_archive(tmp_path, feed_server, smtp_sink, cli_run):
     sink = smtp_sink()
     url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
