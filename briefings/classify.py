@@ -14,6 +14,9 @@ Two signals, both explainable:
    ``[classify] similarity_weight``, is added to the term score; the evidence
    names the words that contributed most.
 
+Each field is read up to its first READ_TEXT characters (the opening is where the
+signal is), so an entry's length costs nothing past that.
+
 The primary theme is the best score at or above ``threshold``; secondary themes
 reach ``secondary_share`` of it; below the threshold everywhere: off-topic.
 """
