@@ -14,6 +14,9 @@ Two signals, both explainable:
    ``[classify] similarity_weight``, is added to the term score; the evidence
    names the words that contributed most.
 
+Each field is read up to its first READ_TEXT characters (the opening is where the
+signal is), so an entry's length costs nothing past that.
+
 The primary theme is the best score at or above ``threshold``; secondary themes
 reach ``secondary_share`` of it; below the threshold everywhere: off-topic.
 """
@@ -31,9 +34,14 @@ from typing import Iterable
 
 from briefings.config import ClassifySettings, Theme
 from briefings.models import Classification, Entry, Match
-from briefings.text import html_to_text
+from briefings.text import cut_html, html_to_text
 
 FIELD_WEIGHTS = {"title": 3.0, "summary": 2.0, "body": 1.0}
+# Classification reads the opening of each field, where the signal is: at most this much
+# text, from at most READ_HTML characters of its markup. An entry's length costs nothing past it.
+READ_TEXT = 50_000
+READ_HTML = 200_000
+_FOLD_BLOCK = 1 << 16
 _TOKEN = re.compile(r"[a-z0-9]+")
 SIMILARITY_FIELD = "similarity"
 # Words too common to say anything about a theme.
@@ -49,9 +57,39 @@ STOPWORDS = frozenset(
 
 
 def fold(text: str) -> str:
-    """Lowercase without diacritics ("Cooperación" -> "cooperacion")."""
-    text = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in text if not unicodedata.combining(c))
+    """Lowercase without diacritics ("Cooperación" -> "cooperacion").
+
+    Linear, and small in memory: ASCII (most text) is only lowercased; other text is
+    lowercased, decomposed and stripped of its combining marks a block at a time (split
+    on a space, where lowercasing has no context to lose), so no step holds more than
+    a block's worth of intermediate strings, nor one object per character of the whole.
+    Decomposition works character by character and every combining mark is dropped,
+    so the blocks give the whole's result.
+    """
+    if text.isascii():
+        return text.lower()
+    return "".join(_fold_block(block) for block in _blocks(text, _FOLD_BLOCK))
+
+
+def _fold_block(text: str) -> str:
+    combining = unicodedata.combining
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not combining(c))
+
+
+def _blocks(text: str, size: int):
+    start, end_of_text = 0, len(text)
+    while start < end_of_text:
+        end = start + size
+        if end < end_of_text:
+            space = text.rfind(" ", start + 1, end)
+            end = space if space > start else end
+        yield text[start:end]
+        start = end
+
+
+def opening_text(markup: str) -> str:
+    """The text of a field's opening: at most READ_TEXT characters, from at most READ_HTML of markup."""
+    return html_to_text(cut_html(markup, READ_HTML))[:READ_TEXT]
 
 
 def stem(token: str) -> str:
@@ -215,7 +253,7 @@ class Classifier:
 
     def classify_text(self, title: str, summary: str = "", body: str = "") -> Classification:
         """Classify plain or HTML text given by field."""
-        fields = {"title": title, "summary": html_to_text(summary), "body": html_to_text(body)}
+        fields = {"title": title[:READ_TEXT], "summary": opening_text(summary), "body": opening_text(body)}
         scores: dict[str, float] = {t.id: 0.0 for t in self.themes}
         evidence: dict[str, list[Match]] = {t.id: [] for t in self.themes}
         bag: Counter = Counter()

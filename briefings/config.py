@@ -61,6 +61,9 @@ class FetchSettings:
     max_redirects: int = _s(5, "Redirects followed before a feed fails.")
     backoff_max_hours: float = _s(24.0, "Longest wait before a failing feed is tried again.")
     workers: int = _s(0, "Processes that parse feeds: 0 = one per CPU core, 1 = parse in the main process.")
+    max_title_chars: int = _s(300, "Longest entry title kept, in characters; a longer one is cut on a word and ends with \u2026.")
+    max_summary_chars: int = _s(262_144, "Longest entry summary kept, in characters of HTML; a longer one is cut, marked \u2026 and flagged truncated.")
+    max_content_chars: int = _s(262_144, "Longest entry content kept, in characters of HTML; a longer one is cut, marked \u2026 and flagged truncated.")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from briefings import USER_AGENT
-from briefings.collect.parse import Parsed, TooLarge, parse_response, too_large
+from briefings.collect.parse import Caps, Parsed, TooLarge, parse_response, too_large
 from briefings.config import FeedConfig, FetchSettings
 from briefings.models import FeedResult
 
@@ -305,8 +305,9 @@ def fetch_one(
         result.error = f"{type(exc).__name__}: {exc or 'connection failed'}: check the URL or try again later"
     else:
         parse_args = _interpret(result, response, body, now, settings.max_bytes)
-        if parse_args is not None and state is not None and state["url"] == url and state["item_hashes"]:
-            parse_args = (*parse_args, bytes(state["item_hashes"]))
+        if parse_args is not None:
+            known = state is not None and state["url"] == url and state["item_hashes"]
+            parse_args = (*parse_args, bytes(known or b""), Caps.of(settings))
     result.seconds = time.monotonic() - started
     return result, parse_args
 
