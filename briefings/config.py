@@ -486,7 +486,9 @@ def _build(cls: type, raw: dict, table: str, root: Path, fail) -> Any:
     return cls(**values)
 
 
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+_ASCII_HOST = re.compile(r"(?:(?!-)[a-z0-9_-]{1,63}(?<!-)\.)*(?!-)[a-z0-9_-]{1,63}(?<!-)\.?")
 
 
 def feed_url_problem(url: str) -> str | None:
@@ -496,7 +498,7 @@ def feed_url_problem(url: str) -> str | None:
     shown = repr(url)
     if not url:
         return "is empty: give the feed's full address, starting with https://"
-    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+    if _SPACE_OR_CONTROL.search(url):
         return f"{shown} contains spaces or control characters (write a space in a path as %20)"
     try:
         parts = urlsplit(url)
@@ -518,6 +520,8 @@ def feed_url_problem(url: str) -> str | None:
             ipaddress.IPv6Address(host.split("%", 1)[0])
         except ValueError:
             return f"{shown}: {host!r} is not a valid IPv6 address"
+        return None
+    if _ASCII_HOST.fullmatch(host):
         return None
     labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
     for label in labels:

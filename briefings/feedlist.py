@@ -76,6 +76,14 @@ class ImportReport:
     invalid: list[tuple[OutlineFeed, str]] = field(default_factory=list)
 
 
+_PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f]*')
+
+
+def _toml_string(value: str) -> str:
+    """value as a TOML string: quoted as it is when nothing in it needs escaping, else escaped by tomlkit."""
+    return f'"{value}"' if _PLAIN.fullmatch(value) else tomlkit.string(value).as_string()
+
+
 def _same_url(url: str) -> str:
     return url.rstrip("/")
 
@@ -148,7 +156,7 @@ class FeedEditor:
         return blocks
 
     def add(self, name: str, url: str) -> None:
-        self._pending.append(f"[[feeds]]\nname = {tomlkit.string(name).as_string()}\nurl = {tomlkit.string(url).as_string()}\n")
+        self._pending.append(f"[[feeds]]\nname = {_toml_string(name)}\nurl = {_toml_string(url)}\n")
         self._feeds.append(OutlineFeed(name, url))
         self._names.add(name)
         self._urls.add(_same_url(url))
