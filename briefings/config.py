@@ -2,8 +2,10 @@
 
 Every setting is declared once, as a dataclass field with its default and one
 line of help (``metadata={"help": ...}``). The loader is generic over those
-declarations: it checks types, resolves paths against the config file's folder
-and rejects unknown keys, and every error names the file, the line and the key.
+declarations: it checks types, checks every number is finite and in the range
+its setting declares (``range=Range(...)``; not negative when none is declared),
+resolves paths against the config file's folder and rejects unknown keys, and
+every error names the file, the line and the key.
 """
 
 from __future__ import annotations
