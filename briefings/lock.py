@@ -81,7 +81,7 @@ class FileLock:
                 if waited >= timeout or stopping:
                     os.close(fd)
                     if stopping:
-                        waited_text = f"; stopped waiting after {waited:.0f} s: briefings is stopping"
+                        waited_text = f"; stopped waiting after {waited:.1f} s: briefings is stopping"
                     else:
                         waited_text = f"; waited {waited:.0f} s" if timeout else ""
                     raise LockBusy(

@@ -241,3 +241,72 @@ def test_a_forked_child_does_not_keep_the_lock_of_a_parent_that_died(tmp_path):
         assert free(job_lock(state)), "the forked child kept its dead parent's lock"
     finally:
         os.kill(child, signal.SIGKILL)
+
+
+# -- SIGTERM, SIGHUP: run and collect stop between two feeds ----------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize("command", ["collect", "run"])
+def test_a_signal_mid_collect_stops_between_feeds_with_the_store_consistent(desk, command, signum):
+    d = desk()
+    proc = d.start(command)
+    workers = d.mid_collect(proc)
+    proc.send_signal(signum)
+    wait_until(lambda: proc.poll() is not None or signal_taken(proc.pid, signum), 5, f"{signum!r} taken")
+    d.first_gate.set()  # the feeds in flight finish; the later ones must never start
+    out, err = proc.communicate(timeout=30)
+
+    assert proc.returncode == 128 + signum, err.decode()
+    report = json.loads(out)
+    assert report["stopped"] is True and report["briefing"] is None
+    assert d.requested("/later") == 0
+    status = {f["name"]: f["status"] for f in report["feeds"]}
+    assert status == {"first0": "ok", "first1": "ok", **{f"later{i}": "skipped" for i in range(4)}}
+    stored = db_rows(d.tmp, "SELECT source_name, COUNT(*) FROM entries GROUP BY source_name")
+    assert stored == [("first0", 3), ("first1", 3)]
+    assert report["new_entries"] == 6 and report["new_by_source"] == {"first0": 3, "first1": 3}  # the real counts
+    assert db_rows(d.tmp, "PRAGMA integrity_check") == [("ok",)]
+    assert db_rows(d.tmp, "SELECT COUNT(*) FROM briefings") == [(0,)]
+    assert not any(alive(pid) for pid in workers)
+    assert free(job_lock(d.state))
+
+
+# -- the lock says how long it really waited -----------------------------------------------
+
+
+@pytest.mark.parametrize("stop_after, expected", [
+    (None, r"; waited 1 s$"),
+    (0.3, r"; stopped waiting after 0\.[3-9] s: briefings is stopping$"),  # not the 30 s it would have waited
+])
+def test_the_lock_message_says_how_long_it_waited(tmp_path, stop_after, expected):
+    state = tmp_path / "briefings.sqlite3"
+    holder = job_lock(state)
+    holder.acquire(0)
+    started = time.monotonic()
+    should_stop = (lambda: time.monotonic() - started >= stop_after) if stop_after else None
+    try:
+        with pytest.raises(LockBusy) as busy:
+            job_lock(state).acquire(1 if stop_after is None else 30, should_stop=should_stop)
+    finally:
+        holder.release()
+    assert re.search(expected, busy.value.message), busy.value.message
+    assert f"process {os.getpid()}" in busy.value.message
+
+
+def test_a_signal_while_waiting_for_the_lock_ends_the_wait_at_once(tmp_path):
+    cfg = write_config(tmp_path, corpus=None, extra=SCHEDULE.format(lock_wait=60))
+    holder = job_lock(config_module.load(cfg).state.path)
+    holder.acquire(0)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "briefings", "--config", str(cfg), "collect"],
+                                stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        time.sleep(1.0)  # it waits for the lock from the start; the signal may come at any moment of that
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        holder.release()
+    assert time.monotonic() - started < 5
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "stopped by SIGTERM while waiting for the lock: nothing was done" in err
