@@ -310,3 +310,58 @@ def test_a_signal_while_waiting_for_the_lock_ends_the_wait_at_once(tmp_path):
     assert time.monotonic() - started < 5
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "stopped by SIGTERM while waiting for the lock: nothing was done" in err
+
+
+# -- the daemon: a stop during a long classify or render --------------------------------
+
+VOCABULARY = ("norms state behaviour cyberspace ransomware botnet convention treaty working group critical "
+              "infrastructure hospital confidence building measures hotline capacity incident response "
+              "vulnerability disclosure supply chain information sharing sovereignty international law "
+              "the of and to in for with officials government ministers delegations consensus").split()
+
+
+def big_rss(items: int) -> bytes:
+    """A feed of many entries with bodies of 1-3 KB: classifying and rendering it takes seconds."""
+    import random
+
+    parts = ['<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Big</title>'
+             "<link>https://big.example.org/</link>"]
+    for i in range(items):
+        rng = random.Random(i)
+        words = lambda n: " ".join(rng.choice(VOCABULARY) for _ in range(n))  # noqa: E731
+        body = "".join(f"&lt;p&gt;{words(rng.randint(20, 40))}.&lt;/p&gt;" for _ in range(rng.randint(5, 12)))
+        parts.append(f"<item><title>{words(8)} {i}</title><link>https://big.example.org/{i}</link>"
+                     f"<guid>https://big.example.org/{i}</guid><description>{body}</description></item>")
+    parts.append("</channel></rss>")
+    return "".join(parts).encode("utf-8")
+
+
+@pytest.mark.parametrize("phase", ["classifying", "rendering"])
+def test_daemon_sigterm_during_a_long_classify_or_render_ends_it_at_once_with_nothing_half_made(
+        tmp_path, feed_server, phase):
+    url = feed_server.add("/big.rss", big_rss(1500))
+    cfg = write_config(tmp_path, [("big", url)], corpus=None, fetch="timeout = 60\nmax_bytes = 100000000",
+                       extra=SCHEDULE.format(lock_wait=1))
+    log = tmp_path / "daemon.log"
+    proc = subprocess.Popen([sys.executable, "-m", "briefings", "--config", str(cfg), "daemon", "--log-file", str(log),
+                             "--log-level", "debug"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+    try:
+        text = lambda: log.read_text(encoding="utf-8") if log.exists() else ""  # noqa: E731
+        wait_until(lambda: re.search(rf"DEBUG {phase} .*1500 ", text()) or proc.poll() is not None, 120,
+                   f"the daemon {phase}")
+        assert proc.poll() is None, text() + proc.stderr.read().decode()
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=STOP_BOUND)
+        seconds = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stderr.close()
+    assert code == 0 and seconds < STOP_BOUND
+    assert "job briefing done" in text() and "stopped before the briefing was made" in text()
+    assert db_rows(tmp_path, "PRAGMA integrity_check") == [("ok",)]
+    assert db_rows(tmp_path, "SELECT COUNT(*) FROM briefings") == [(0,)]
+    assert db_rows(tmp_path, "SELECT COUNT(*) FROM entries WHERE briefing_id IS NULL") == [(1500,)]  # all pending
+    assert not list(tmp_path.glob("archive/*.html"))
