@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -22,7 +21,7 @@ import pytest
 
 from briefings import config as config_module
 from briefings.lock import LockBusy, daemon_lock, job_lock
-from conftest import Route, write_config
+from conftest import Route, db_rows, write_config
 
 STOP_BOUND = 15  # seconds a stopped daemon may take to exit, wherever it is
 
@@ -102,14 +101,6 @@ def signal_taken(pid: int, signum: int) -> bool:
     for key in ("SigPnd", "ShdPnd"):
         pending |= int(re.search(rf"^{key}:\s*([0-9a-f]+)", status, re.M).group(1), 16)
     return not pending & (1 << (signum - 1))
-
-
-def db_rows(tmp: Path, sql: str) -> list[tuple]:
-    db = sqlite3.connect(tmp / "state" / "briefings.sqlite3")
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.close()
 
 
 SCHEDULE = ('[schedule]\ncollect = ""\nbriefing = ["monday 08:00"]\ncatch_up = true\nheartbeat = ""\n'
