@@ -31,6 +31,7 @@ def main() -> int:
         ["render_bench.py"],
         ["hostile_bench.py"] + (["--scale", "0.2"] if args.quick else []),
         ["opml_bench.py"] + (["--sizes", "1000,10000"] if args.quick else []),
+        ["stop_bench.py"] + (["--entries", "400"] if args.quick else []),
     ]
     if args.realworld:
         steps.append(["realworld_sweep.py", str(args.realworld)])

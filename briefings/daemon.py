@@ -6,9 +6,10 @@ holds the job lock beside the state file, so a `briefings run` from cron and the
 daemon never work the store at once. The daemon itself holds the daemon lock for
 its whole life: one daemon per state file.
 
-Signals: SIGTERM and SIGINT stop it (no new job starts; a running job stops
-between two feeds or two recipients, where the store is consistent); SIGHUP
-reloads config.toml, keeping the old config if the new one is broken.
+Signals: SIGTERM and SIGINT stop it (no new job starts; a running job stops at
+its next safe point: between two feeds, two entries classified, two sections
+rendered or two recipients, where the store is consistent); SIGHUP reloads
+config.toml, keeping the old config if the new one is broken.
 
 Nothing here prints: it logs to the "briefings" logger, which the CLI points at
 stderr or a file.
@@ -33,6 +34,7 @@ from briefings import timetable
 from briefings.config import Config
 from briefings.errors import BriefingsError
 from briefings.lock import LockBusy, daemon_lock, job_lock
+from briefings.signals import StopRequest
 
 log = logging.getLogger("briefings.daemon")
 MAX_RETRY = timedelta(hours=1)
@@ -81,21 +83,22 @@ class Daemon:
     def run(self) -> int:
         instance = daemon_lock(self.config.state.path)
         instance.acquire(0)  # LockBusy: a second daemon goes no further
-        previous = self._install_signals()
+        previous = self._install_reload()
         try:
-            self._plan()
-            log.info("daemon started (pid %s), state %s, time zone %s", os.getpid(), self.config.state.path,
-                     self.config.schedule.timezone)
-            self._log_next()
-            if self.config.schedule.catch_up:
-                self._catch_up()
-            while not self.stopping.is_set():
-                if self.reload_requested:
-                    self._reload()
-                self.scheduler.run_pending()
-                idle = self.scheduler.idle_seconds
-                wait = self.tick if idle is None else max(0.0, min(self.tick, idle))
-                self.stopping.wait(wait)
+            with StopRequest((signal.SIGTERM, signal.SIGINT), event=self.stopping, on_signal=self._on_stop_signal):
+                self._plan()
+                log.info("daemon started (pid %s), state %s, time zone %s", os.getpid(), self.config.state.path,
+                         self.config.schedule.timezone)
+                self._log_next()
+                if self.config.schedule.catch_up:
+                    self._catch_up()
+                while not self.stopping.is_set():
+                    if self.reload_requested:
+                        self._reload()
+                    self.scheduler.run_pending()
+                    idle = self.scheduler.idle_seconds
+                    wait = self.tick if idle is None else max(0.0, min(self.tick, idle))
+                    self.stopping.wait(wait)
             log.info("daemon stopped after %s", _duration((utcnow() - self.started).total_seconds()))
             return 0
         finally:
@@ -228,23 +231,18 @@ class Daemon:
 
     # -- signals and reload -----------------------------------------------------
 
-    def _install_signals(self) -> dict:
+    @staticmethod
+    def _on_stop_signal(signum: int) -> None:
+        log.info("%s received: stopping once the current step is done", signal.Signals(signum).name)
+
+    def _install_reload(self) -> dict:
         if threading.current_thread() is not threading.main_thread():
             return {}
-        previous = {}
-
-        def on_stop(signum, frame):
-            if self.stopping.is_set():
-                return
-            log.info("%s received: stopping once the current step is done", signal.Signals(signum).name)
-            self.stopping.set()
 
         def on_hup(signum, frame):
             self.reload_requested = True
 
-        for sig, handler in ((signal.SIGTERM, on_stop), (signal.SIGINT, on_stop), (signal.SIGHUP, on_hup)):
-            previous[sig] = signal.signal(sig, handler)
-        return previous
+        return {signal.SIGHUP: signal.signal(signal.SIGHUP, on_hup)}
 
     @staticmethod
     def _restore_signals(previous: dict) -> None:

@@ -2,10 +2,15 @@
 
 ``run_once`` walks the path once; a failure of one source is recorded in the
 report, never fatal. Nothing here prints: progress goes to a callback.
+
+A stop request (``stop``, see briefings.signals) is honoured at safe points:
+between two feeds, two entries classified, two sections rendered and two
+recipients, never inside a transaction.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -16,8 +21,11 @@ from briefings.collect.corpus import load_corpus
 from briefings.collect.feeds import fetch_all
 from briefings.config import Config
 from briefings.models import Entry, FeedResult
+from briefings.signals import Stopped, check
 from briefings.store import Store, utcnow
 from briefings.text import html_to_text
+
+log = logging.getLogger("briefings.pipeline")
 
 
 @dataclass
@@ -35,7 +43,7 @@ class RunReport:
     nothing_new: bool = False
     written: list[str] = field(default_factory=list)
     delivery: dict | None = None  # what the outbox sent, retried and failed
-    stopped: bool = False  # a stop request (daemon shutdown) cut the run short; nothing is lost
+    stopped: bool = False  # a stop request (a signal) cut the run short; nothing is lost
 
     @property
     def feeds_failed(self) -> list[dict]:
@@ -77,8 +85,8 @@ def collect(
 ) -> list[Entry]:
     """Fetch the feeds and read the corpus; store what is new; return the new entries.
 
-    When stop() turns true, the feeds still in flight are abandoned: what was
-    stored stays (each feed in one transaction), the rest is fetched next time.
+    When stop() turns true, no other feed starts: the feeds in flight are stored
+    (each feed in one transaction), the rest is fetched next time.
     """
     states = store.ensure_feeds((feed.name, feed.url) for feed in config.feeds)
     order = {feed.name: i for i, feed in enumerate(config.feeds)}
@@ -100,15 +108,17 @@ def collect(
                         _store_result(config, store, report, ready.pop(next_index), new, now)
                         next_index += 1
             if stop and stop():
+                # The feeds in flight still come in (and are stored); those not started come back
+                # at once as skipped, to be fetched next time.
                 report.stopped = True
-                return new
     finally:
         results.close()
-    corpus = load_corpus(config.corpus.path)
-    report.corpus_documents = len(corpus.entries)
-    report.corpus_skipped = [{"file": f, "reason": r} for f, r in corpus.skipped]
-    new.extend(store.add_entries(corpus.entries, now=now, text_of=entry_text))
-    report.new_entries = len(new)
+    if not report.stopped:
+        corpus = load_corpus(config.corpus.path)
+        report.corpus_documents = len(corpus.entries)
+        report.corpus_skipped = [{"file": f, "reason": r} for f, r in corpus.skipped]
+        new.extend(store.add_entries(corpus.entries, now=now, text_of=entry_text))
+    report.new_entries = len(new)  # stopped early too: what was stored is counted
     report.new_by_source = dict(Counter(e.source_name for e in new))
     return new
 
@@ -157,14 +167,20 @@ def collect_once(
     return report
 
 
-def classify_pending(config: Config, store: Store) -> list:
-    """Classify every pending entry; return them, classified."""
+def classify_pending(config: Config, store: Store, *, stop: Callable[[], bool] | None = None) -> list:
+    """Classify every pending entry; return them, classified. Stopped (raised between two entries,
+    before anything is saved) when stop() turns true."""
     from briefings.classify import build_classifier
 
     # Every pending entry is classified again, so an edit to the themes applies to the next briefing.
     classifier = build_classifier(config)
     pending = store.pending()
-    done = [(entry.id, classifier.classify(entry)) for entry, _ in pending]
+    log.debug("classifying %d pending entries", len(pending))
+    done = []
+    for entry, _ in pending:
+        check(stop)
+        done.append((entry.id, classifier.classify(entry)))
+    check(stop)
     store.save_classifications(done)
     return [(entry, c) for (entry, _), (_, c) in zip(pending, done)]
 
@@ -179,9 +195,10 @@ def run_once(
 ) -> RunReport:
     """One whole briefing: collect, classify, compose, render, write to the archive, send the outbox.
 
-    stop (the daemon's shutdown request) is honoured between feeds and between
-    recipients, never inside a transaction; a run cut short is not recorded as
-    done, so the daemon's catch-up finishes it at the next start.
+    stop (a signal's stop request) is honoured between feeds, between entries
+    classified, between sections rendered and between recipients, never inside a
+    transaction; a run cut short is not recorded as done, so the daemon's catch-up
+    finishes it at the next start.
     """
     now = now or utcnow()
     report = RunReport(dry_run=dry_run)
@@ -192,7 +209,9 @@ def run_once(
         collect(config, store, report, now=now, progress=progress, stop=stop)
         if report.stopped:
             return report
-        make_briefing(config, store, report, now=now, dry_run=dry_run)
+        make_briefing(config, store, report, now=now, dry_run=dry_run, stop=stop)
+        if report.stopped:
+            return report
         # The outbox is sent whether or not this run made a briefing: earlier deliveries may be due.
         if not dry_run and config.mail_enabled:
             delivery = send_outbox(config, store, now=now, stop=stop)
@@ -205,13 +224,21 @@ def run_once(
         store.close()
 
 
-def make_briefing(config: Config, store: Store, report: RunReport, *, now: datetime, dry_run: bool = False) -> None:
-    """Classify what is pending and, when anything is on topic, store, render and write a briefing."""
+def make_briefing(config: Config, store: Store, report: RunReport, *, now: datetime, dry_run: bool = False,
+                  stop: Callable[[], bool] | None = None) -> None:
+    """Classify what is pending and, when anything is on topic, store, render and write a briefing.
+
+    A stop request while classifying or rendering sets report.stopped and stores nothing of the
+    briefing; once it is stored, its files are written whatever comes."""
     from briefings.deliver.disk import write_archive, write_briefing
     from briefings.deliver.outbox import outbox_rows
     from briefings.render import render
 
-    pending, composed = compose_pending(config, store, now=now)
+    try:
+        pending, composed = compose_pending(config, store, now=now, stop=stop)
+    except Stopped:
+        report.stopped = True
+        return
     report.pending = len(pending)
     themes = [c.theme for _, c in pending if c.theme is not None]
     report.off_topic = len(pending) - len(themes)
@@ -220,7 +247,13 @@ def make_briefing(config: Config, store: Store, report: RunReport, *, now: datet
         report.nothing_new = True
         return
     briefing, left_out = composed
-    rendered = render(briefing, config)
+    log.debug("rendering briefing %s (%d entries)", briefing.slug, briefing.entry_count)
+    try:
+        rendered = render(briefing, config, stop=stop)
+        check(stop)  # the last point where a stop costs nothing: the briefing is stored next
+    except Stopped:
+        report.stopped = True
+        return
     html_path, text_path = _paths(config, briefing.slug)
     report.briefing = {
         "title": briefing.title,
@@ -247,12 +280,12 @@ def make_briefing(config: Config, store: Store, report: RunReport, *, now: datet
         report.written.append(str(write_archive(config, store, themes=briefing.theme_counts)[0]))
 
 
-def compose_pending(config: Config, store: Store, *, now: datetime):
+def compose_pending(config: Config, store: Store, *, now: datetime, stop: Callable[[], bool] | None = None):
     """(every pending entry classified, and the briefing they make with the ids it leaves out, or None
     when nothing on topic is pending). Nothing is stored but the classifications."""
     from briefings.compose import compose
 
-    pending = classify_pending(config, store)
+    pending = classify_pending(config, store, stop=stop)
     if not any(c.theme is not None for _, c in pending) and not (config.briefing.include_off_topic and pending):
         return pending, None
     last = store.last_briefing()

@@ -23,6 +23,7 @@ from markupsafe import Markup
 from briefings import __version__, resources
 from briefings.config import Config
 from briefings.models import Briefing, Rendered
+from briefings.signals import StopCheck, check
 
 SAFE_SCHEMES = {"http", "https", "mailto"}
 ALLOWED_TAGS = {
@@ -98,9 +99,11 @@ class _View:
     themes: dict[str, str]
     limit: int | None
     web_url: str | None = None  # the full web version, for "N more" links from the e-mail
+    stop: StopCheck | None = None  # a stop request, honoured between two sections (raises Stopped)
 
     def sections(self):
         for section in self.briefing.sections:
+            check(self.stop)
             shown = section.items if self.limit is None else section.items[: self.limit]
             sid = section.theme_id or "other"
             yield {
@@ -163,8 +166,11 @@ def web_url(config: Config, slug: str) -> str | None:
     return f"{base.rstrip('/')}/{slug}.html" if base else None
 
 
-def render(briefing: Briefing, config: Config, *, generated: datetime | None = None, web: bool = True) -> Rendered:
+def render(briefing: Briefing, config: Config, *, generated: datetime | None = None, web: bool = True,
+           stop: StopCheck | None = None) -> Rendered:
     """The e-mail HTML (limited per theme, CSS inlined), the plain text, and (web=True) the full web version.
+
+    stop: a stop request, checked between sections and between the versions (raises Stopped).
 
     When [email] sets an unsubscribe address, the e-mail and text carry a
     placeholder link that ``personalize`` replaces per recipient. Should the
@@ -174,7 +180,7 @@ def render(briefing: Briefing, config: Config, *, generated: datetime | None = N
     env = environment(config)
     themes = {t.id: t.name for t in config.themes}
     online = web_url(config, briefing.slug)
-    view = _View(briefing, themes, None, online)
+    view = _View(briefing, themes, None, online, stop)
     start, end = briefing.period_start, briefing.period_end
     common = {
         "briefing": briefing,
@@ -197,8 +203,9 @@ def render(briefing: Briefing, config: Config, *, generated: datetime | None = N
     template = env.get_template("briefing.html.j2")
     biggest = max((len(s.items) for s in briefing.sections), default=0)
     while True:
-        email_view = _View(briefing, themes, limit, online)
+        email_view = _View(briefing, themes, limit, online, stop)
         sections = list(email_view.sections())
+        check(stop)
         html = inline_css(template.render(mail_common, sections=sections, web=False))
         if len(html.encode("utf-8")) <= MAX_EMAIL_HTML or biggest <= 1 or (limit is not None and limit <= 1):
             break
@@ -206,6 +213,7 @@ def render(briefing: Briefing, config: Config, *, generated: datetime | None = N
     text = env.get_template("briefing.txt.j2").render(mail_common, sections=sections)
     web_html = ""
     if web:
+        check(stop)
         web_html = inline_css(template.render(common, sections=list(view.sections()), web=True))
     return Rendered(html=html, text=text, web_html=web_html, email_limit=limit)
 

@@ -217,6 +217,17 @@ def fixture_feed(name: str) -> bytes:
     return (FIXTURES / "feeds" / name).read_bytes()
 
 
+def db_rows(tmp: Path, sql: str) -> list[tuple]:
+    """Rows from the state file of a config written by write_config in tmp."""
+    import sqlite3
+
+    db = sqlite3.connect(tmp / "state" / "briefings.sqlite3")
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
 # -- a real SMTP server on 127.0.0.1 (aiosmtpd) ----------------------------------------------
 
 

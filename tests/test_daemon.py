@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from briefings import timetable
 from briefings.errors import ConfigError
 from briefings.lock import job_lock
 from briefings.store import Store
-from conftest import fixture_feed, mail_config, write_config
+from conftest import db_rows, fixture_feed, mail_config, write_config
 
 STOP_BOUND = 10  # seconds a stopped daemon may take to exit
 
@@ -95,14 +94,6 @@ LATER_RSS = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel
 <item><title>Ministers agree a cyber capacity-building fund for the Pacific</title><link>https://later.example.org/1</link>
 <description>Donors pledged training for national CERTs and help drafting cybercrime laws.</description></item>
 </channel></rss>"""
-
-
-def db_rows(tmp: Path, sql: str) -> list[tuple]:
-    db = sqlite3.connect(tmp / "state" / "briefings.sqlite3")
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.close()
 
 
 # -- the timetable --------------------------------------------------------------

@@ -173,7 +173,7 @@ class _Parser:
 
         with self.lock:
             self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("fork"),
-                                            initializer=_worker_signals)
+                                            initializer=_worker_start, initargs=(os.getpid(),))
             self.pool.submit(int)  # a first task makes the pool fork its workers, now
 
     def _pool(self):
@@ -185,7 +185,8 @@ class _Parser:
                 # forkserver: the workers do not inherit this process's threads and locks.
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(["briefings.collect.parse", "feedparser", "lxml.etree"])
-                self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_worker_signals)
+                self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_worker_start,
+                                                initargs=(None,))
             return self.pool
 
     def submit(self, result: FeedResult, args: tuple, deliver: Callable[[FeedResult], None]) -> None:
@@ -221,14 +222,18 @@ class _Parser:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _worker_signals() -> None:
-    """A parse worker leaves Ctrl-C and SIGHUP to the process that started it (which stops the
-    workers itself) and dies on SIGTERM; a fork copies the daemon's handlers otherwise."""
+def _worker_start(parent_pid: int | None) -> None:
+    """A parse worker dies with the process that started it, however that one ends (its locks were
+    closed at the fork: see briefings.lock), and leaves Ctrl-C, SIGHUP and SIGTERM to that process,
+    which stops between two feeds and then ends the workers itself. (A signal sent to the whole
+    group, as systemd and a terminal do, would otherwise kill a worker mid-parse and fail its feed.)"""
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    from briefings.signals import die_with_parent
+
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    die_with_parent(parent_pid)
 
 
 def _apply(result: FeedResult, parsed: Parsed) -> None:
