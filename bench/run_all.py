@@ -29,6 +29,7 @@ def main() -> int:
         ["classify_bench.py", "--split", "test"],
         ["smtp_bench.py"] + (["--recipients", "100"] if args.quick else []),
         ["render_bench.py"],
+        ["store_bench.py"] + (["--entries", "2000"] if args.quick else []),
     ]
     if args.realworld:
         steps.append(["realworld_sweep.py", str(args.realworld)])

@@ -199,38 +199,26 @@ def _fault(exc: BaseException, path) -> None:
     raise error from exc
 
 
+def _guarded(method):
+    """method, with its storage faults raised as StoreErrors naming the state file."""
+
+    def call(self, *args):
+        try:
+            return method(self, *args)
+        except sqlite3.Error as exc:
+            _fault(exc, self.connection.path)
+
+    return call
+
+
 class _Cursor(sqlite3.Cursor):
     """A cursor whose storage faults, when run or read, are StoreErrors naming the state file."""
 
-    def execute(self, *args):
-        try:
-            return super().execute(*args)
-        except sqlite3.Error as exc:
-            _fault(exc, self.connection.path)
-
-    def executemany(self, *args):
-        try:
-            return super().executemany(*args)
-        except sqlite3.Error as exc:
-            _fault(exc, self.connection.path)
-
-    def fetchone(self):
-        try:
-            return super().fetchone()
-        except sqlite3.Error as exc:
-            _fault(exc, self.connection.path)
-
-    def fetchall(self):
-        try:
-            return super().fetchall()
-        except sqlite3.Error as exc:
-            _fault(exc, self.connection.path)
-
-    def __next__(self):
-        try:
-            return super().__next__()
-        except sqlite3.Error as exc:
-            _fault(exc, self.connection.path)
+    execute = _guarded(sqlite3.Cursor.execute)
+    executemany = _guarded(sqlite3.Cursor.executemany)
+    fetchone = _guarded(sqlite3.Cursor.fetchone)
+    fetchall = _guarded(sqlite3.Cursor.fetchall)
+    __next__ = _guarded(sqlite3.Cursor.__next__)
 
 
 class Connection(sqlite3.Connection):

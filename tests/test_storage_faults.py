@@ -20,6 +20,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+from contextlib import closing
 from functools import cache
 from pathlib import Path
 
@@ -122,12 +123,9 @@ def briefing_pages(tmp_path) -> list[Path]:
 
 
 def stored_briefings(tmp_path) -> list[dict]:
-    db = sqlite3.connect(tmp_path / "state" / "briefings.sqlite3")
-    db.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in db.execute("SELECT slug, theme_counts FROM briefings ORDER BY id")]
-    finally:
-        db.close()
+    with closing(sqlite3.connect(tmp_path / "state" / "briefings.sqlite3")) as db:
+        return [{"slug": slug, "theme_counts": themes}
+                for slug, themes in db.execute("SELECT slug, theme_counts FROM briefings ORDER BY id")]
 
 
 def assert_archive_complete(tmp_path, count: int) -> None:
