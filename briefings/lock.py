@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from briefings.errors import BriefingsError
+from briefings.errors import BriefingsError, StoreError, storage_fault
 
 
 class LockBusy(BriefingsError):
@@ -68,8 +68,11 @@ class FileLock:
 
     def acquire(self, timeout: float = 0.0, *, should_stop: Callable[[], bool] | None = None) -> None:
         """Take the lock, waiting up to timeout seconds; LockBusy if it stays taken."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise self._fault(exc) from exc
         started = time.monotonic()
         while True:
             try:
@@ -89,11 +92,20 @@ class FileLock:
                         "wait for it to finish, or stop it; the lock goes when its process ends",
                     ) from None
                 time.sleep(0.1)
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        os.fsync(fd)
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            os.fsync(fd)
+        except OSError as exc:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise self._fault(exc) from exc
         self.fd, self.owner = fd, os.getpid()
         _held.add(fd)
+
+    def _fault(self, exc: OSError) -> BriefingsError:
+        return storage_fault(exc, self.path, "the lock file") or StoreError(
+            f"{self.path}: the lock file cannot be taken: {exc.strerror or exc}: check the folder of the [state] path")
 
     def release(self) -> None:
         if self.fd is None:

@@ -11,7 +11,6 @@ recipients, never inside a transaction.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -22,7 +21,7 @@ from briefings.collect.feeds import fetch_all
 from briefings.config import Config
 from briefings.models import Entry, FeedResult
 from briefings.signals import Stopped, check
-from briefings.store import Store, utcnow
+from briefings.store import Store, connect, utcnow
 from briefings.text import html_to_text
 
 log = logging.getLogger("briefings.pipeline")
@@ -65,7 +64,7 @@ def open_store(config: Config, *, dry_run: bool = False) -> Store:
         return Store(config.state.path)
     memory = Store(":memory:")
     if config.state.path.exists():
-        source = sqlite3.connect(config.state.path)
+        source = connect(config.state.path)
         try:
             source.backup(memory.db)
         finally:
@@ -278,6 +277,7 @@ def make_briefing(config: Config, store: Store, report: RunReport, *, now: datet
         report.written += [str(html_path), str(text_path)]
         # Only the theme pages this briefing adds to change; the others stay as they are.
         report.written.append(str(write_archive(config, store, themes=briefing.theme_counts)[0]))
+        store.set_archived_through(briefing_id)
 
 
 def compose_pending(config: Config, store: Store, *, now: datetime, stop: Callable[[], bool] | None = None):
@@ -303,18 +303,36 @@ def _paths(config: Config, slug: str):
 
 
 def finish_unwritten(config: Config, store: Store) -> list[str]:
-    """Write the files of briefings stored but not yet written (a crash between the two)."""
-    from briefings.deliver.disk import write_archive, write_briefing
+    """Write every archive file a stored briefing needs and does not have; return their paths.
 
-    rows = store.db.execute("SELECT id, slug FROM briefings WHERE html_path IS NULL ORDER BY id").fetchall()
+    A briefing's page and text (stored but never written, or gone since), index.html and the theme
+    pages it links to; and the index and those theme pages again when their last write did not finish
+    (a crash, a full disk): the store keeps the newest briefing the archive pages were written for.
+    """
+    from briefings.deliver.disk import briefing_paths, write_archive, write_briefing
+
+    stored = store.briefings()
+    if not stored:
+        return []
     written: list[str] = []
-    for row in rows:
-        web_html, text = rebuild_briefing(config, store, row["id"])
-        html_path, text_path = write_briefing(config.output.dir, row["slug"], web_html, text)
-        store.set_briefing_paths(row["id"], str(html_path), str(text_path))
-        written += [str(html_path), str(text_path)]
-    if rows:
-        written.append(str(write_archive(config, store)[0]))
+    through = store.archived_through()
+    owed: set[str] = set()  # the themes whose pages must list a briefing they may not list yet
+    for row in reversed(stored):  # oldest first, as they were made
+        html_path, text_path = briefing_paths(config.output.dir, row["slug"])
+        if row["html_path"] is None or not html_path.exists() or not text_path.exists():
+            web_html, text = rebuild_briefing(config, store, row["id"])
+            write_briefing(config.output.dir, row["slug"], web_html, text)
+            store.set_briefing_paths(row["id"], str(html_path), str(text_path))
+            written += [str(html_path), str(text_path)]
+        elif through is not None and row["id"] <= through:
+            continue
+        owed.update(row["theme_counts"])
+    pages = [config.output.dir / "themes" / f"{t.id}.html" for t in config.themes]  # the index links them all
+    index = config.output.dir / "index.html"
+    if owed or not index.exists() or not all(p.exists() for p in pages):
+        # write_archive also writes every theme page missing on disk.
+        written += [str(p) for p in write_archive(config, store, themes=owed)]
+        store.set_archived_through(stored[0]["id"])
     return written
 
 
@@ -357,6 +375,9 @@ def rebuild_archive(config: Config, store: Store) -> list[str]:
         store.set_briefing_paths(row["id"], str(html_path), str(text_path))
         written += [str(html_path), str(text_path)]
     written += [str(p) for p in write_archive(config, store)]
+    newest = store.last_briefing()
+    if newest is not None:
+        store.set_archived_through(newest["id"])
     return written
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from briefings.errors import StoreError
+from briefings.errors import StoreError, storage_fault
 from briefings.models import Briefing, Classification, Entry, FeedResult, Match
 
 MIGRATIONS: list[str] = [
@@ -191,19 +191,92 @@ def fingerprint(title: str, text: str, text_words: list[str] | None = None) -> s
     return hashlib.sha1(joined.encode()).hexdigest()
 
 
+def _fault(exc: BaseException, path) -> None:
+    """Raise exc as the StoreError it means (a damaged state file, a full disk...); a bug stays itself."""
+    error = storage_fault(exc, path, "the state file")
+    if error is None:
+        raise exc
+    raise error from exc
+
+
+def _guarded(method):
+    """method, with its storage faults raised as StoreErrors naming the state file."""
+
+    def call(self, *args):
+        try:
+            return method(self, *args)
+        except sqlite3.Error as exc:
+            _fault(exc, self.connection.path)
+
+    return call
+
+
+class _Cursor(sqlite3.Cursor):
+    """A cursor whose storage faults, when run or read, are StoreErrors naming the state file."""
+
+    execute = _guarded(sqlite3.Cursor.execute)
+    executemany = _guarded(sqlite3.Cursor.executemany)
+    fetchone = _guarded(sqlite3.Cursor.fetchone)
+    fetchall = _guarded(sqlite3.Cursor.fetchall)
+    __next__ = _guarded(sqlite3.Cursor.__next__)
+
+
+class Connection(sqlite3.Connection):
+    """The store's boundary: every sqlite3.Error that is a storage fault leaves it as a StoreError."""
+
+    def __init__(self, database, *args, **kwargs):
+        self.path = database
+        try:
+            super().__init__(database, *args, **kwargs)
+        except sqlite3.Error as exc:
+            _fault(exc, database)
+
+    def cursor(self, factory=_Cursor):
+        return super().cursor(factory)
+
+    def execute(self, *args):
+        return self.cursor().execute(*args)
+
+    def executemany(self, *args):
+        return self.cursor().executemany(*args)
+
+    def backup(self, target, **kwargs):
+        try:
+            return super().backup(target, **kwargs)
+        except sqlite3.Error as exc:
+            _fault(exc, self.path)
+
+    def close(self):
+        try:
+            super().close()
+        except sqlite3.Error as exc:
+            _fault(exc, self.path)
+
+
+def connect(path: str | Path, **kwargs) -> Connection:
+    return sqlite3.connect(path, factory=Connection, **kwargs)
+
+
 class Store:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"{self.path}: cannot open the state file: {exc}", "check the [state] path") from exc
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA foreign_keys = ON")
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute("PRAGMA synchronous = NORMAL")
-        self.migrate()
+        except OSError as exc:
+            _fault(exc, self.path)
+        self.db = connect(self.path, timeout=30, isolation_level=None)
+        try:
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.migrate()
+        except BaseException:
+            try:
+                self.db.close()
+            except StoreError:
+                pass  # the first error is the one to tell
+            raise
 
     def close(self) -> None:
         self.db.close()
@@ -224,7 +297,12 @@ class Store:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # SQLite may have rolled back already (a full disk, a damaged file); the first error is the one to tell.
+            if self.db.in_transaction:
+                try:
+                    self.db.execute("ROLLBACK")
+                except StoreError:
+                    pass
             raise
         else:
             self.db.execute("COMMIT")
@@ -321,6 +399,15 @@ class Store:
         with self.transaction() as db:
             db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                        (key, _ts(value)))
+
+    def archived_through(self) -> int | None:
+        """The newest briefing the archive's index and theme pages were last written for (None: not known)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'archived_through'").fetchone()
+        return int(row[0]) if row else None
+
+    def set_archived_through(self, briefing_id: int) -> None:
+        self.db.execute("INSERT INTO meta (key, value) VALUES ('archived_through', ?)"
+                        " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(briefing_id),))
 
     def last_briefing_time(self) -> datetime | None:
         """When a briefing run last completed (daemon or `briefings run`), else the newest briefing's date."""

@@ -84,7 +84,13 @@ def run(ctx: click.Context, config_path, dry_run: bool, as_json: bool) -> None:
     if as_json:
         exit_if_stopped(ctx, stop, report)
         return
-    if report.nothing_new:
+    if report.nothing_new and report.written:
+        # Files the stored briefings needed and did not have (a run cut short by a crash or a full disk).
+        for path in report.written:
+            echo_err(f"Wrote {path}")
+        echo_err(f"Finished the archive ({len(report.written)} files the stored briefings were missing);"
+                 " no new entries on topic, so no new briefing.")
+    elif report.nothing_new:
         echo_err("Nothing new since the last briefing: no briefing written.")
     elif report.briefing:
         verb = "Would write" if dry_run else "Wrote"

@@ -2,32 +2,61 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
 from typing import Iterable
 
 from briefings.config import Config
+from briefings.errors import DeliveryError, storage_fault
+
+
+@functools.cache
+def file_mode() -> int:
+    """0o666 less the umask: the mode a plain open() would give, so a web server can read the archive.
+
+    Read once, from /proc without changing it (no other thread sees a zero umask); else set and put back.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def write_atomic(path: Path, content: str | bytes) -> None:
-    """Write to a temporary file beside path, flush it to disk, then rename it over path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write to a temporary file beside path, flush it to disk, then rename it over path.
+
+    A disk fault (full, read-only, no permission) is a DeliveryError naming path; path is left as it was.
+    """
+    if isinstance(content, str):
+        content = content.encode("utf-8")
+    tmp = None
     try:
-        if isinstance(content, str):
-            content = content.encode("utf-8")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(fd, file_mode())  # mkstemp makes it 0600
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    except BaseException as exc:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        error = storage_fault(exc, path, "the archive file", DeliveryError) if isinstance(exc, OSError) else None
+        if error is None:
+            raise
+        raise error from exc
 
 
 def briefing_paths(output_dir: Path, slug: str) -> tuple[Path, Path]:
