@@ -109,14 +109,17 @@ def fetch_all(
 
 
 def _client(settings: FetchSettings, connections: int = 1) -> httpx.Client:
-    """The HTTP client every fetch goes through: timeouts, redirects, our User-Agent, gzip."""
+    """The HTTP client every fetch goes through: timeouts, redirects, our User-Agent, gzip, and the
+    proxies of the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY, in either case)."""
     connections = max(1, connections)
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     return httpx.Client(
         headers={"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
         timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
         follow_redirects=True,
         max_redirects=settings.max_redirects,
-        transport=_Transports(httpx.Limits(max_connections=connections, max_keepalive_connections=connections)),
+        transport=_Transports(limits),
+        mounts=_proxy_mounts(limits),
     )
 
 
@@ -125,7 +128,7 @@ class _Transports(httpx.BaseTransport):
 
     Making an HTTPS pool loads the system's CA certificates (20 to 40 ms of CPU), which
     a run whose feeds are all plain HTTP (an intranet, a mirror, a test) never needs.
-    Proxies from the environment are unaffected: the client routes to them before this.
+    Requests for a proxy do not come here: the client routes them to their _ProxyTransport.
     """
 
     def __init__(self, limits: httpx.Limits):
@@ -149,6 +152,77 @@ class _Transports(httpx.BaseTransport):
         self.plain.close()
         if self.tls is not None:
             self.tls.close()
+
+
+class _ProxyFailed(Exception):
+    """The proxy, not the feed: its reason names the proxy and the variable that set it."""
+
+
+def _proxy_mounts(limits: httpx.Limits) -> dict[str, httpx.BaseTransport | None]:
+    """The environment's proxies as httpx mounts, read as httpx reads them (a custom transport
+    turns httpx's own reading off): a URL pattern to a _ProxyTransport, or to None (the direct
+    _Transports) for the hosts in NO_PROXY."""
+    from httpx._utils import get_environment_proxies
+
+    mounts: dict[str, httpx.BaseTransport | None] = {}
+    for pattern, url in get_environment_proxies().items():
+        mounts[pattern] = None if url is None else _ProxyTransport(url, _proxy_variable(pattern), limits)
+    return mounts
+
+
+def _proxy_variable(pattern: str) -> str:
+    name = pattern.split("://")[0] + "_proxy"
+    return name if os.environ.get(name) else name.upper()  # lower case wins, as for urllib
+
+
+class _ProxyTransport(httpx.BaseTransport):
+    """Every request through one proxy; its pool is made on the first request, so that a proxy no
+    feed uses costs nothing (a pool loads the CA certificates). Its failures name the proxy."""
+
+    def __init__(self, url: str, variable: str, limits: httpx.Limits):
+        self.url, self.variable, self.limits = url, variable, limits
+        parts = urlsplit(url)
+        self.shown = url if parts.password is None else url.replace(parts.netloc, parts.netloc.rpartition("@")[2], 1)
+        self.lock = threading.Lock()
+        self.transport: httpx.HTTPTransport | None = None
+
+    def _make(self) -> httpx.HTTPTransport:
+        where = f"the proxy {self.shown} in {self.variable}"
+        if urlsplit(self.url).scheme.lower() not in ("http", "https", "socks5", "socks5h"):
+            raise _ProxyFailed(f"{where} is not one briefings can use: give an http://, https:// or socks5:// URL")
+        try:
+            return httpx.HTTPTransport(proxy=httpx.Proxy(self.url), limits=self.limits)
+        except ImportError:
+            raise _ProxyFailed(f"{where} is a SOCKS proxy, which needs the socksio package:"
+                               " pip install 'httpx[socks]'") from None
+        except ValueError as exc:
+            raise _ProxyFailed(f"{where} is not a valid URL ({exc}): correct {self.variable}") from None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self.lock:
+            if self.transport is None:
+                self.transport = self._make()
+        try:
+            return self.transport.handle_request(request)
+        except httpx.ProxyError as exc:
+            raise _ProxyFailed(f"the proxy {self.shown} could not connect to {request.url.host} ({exc}):"
+                               " check the URL, or ask whoever runs the proxy") from exc
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            text = str(exc)
+            if "SSL" in text or "certificate" in text.lower():
+                raise  # the feed's own TLS, through the tunnel
+            if isinstance(exc, httpx.ConnectTimeout):
+                why = "no answer"
+            elif "refused" in text.lower():
+                why = "connection refused"
+            else:
+                why = text or type(exc).__name__
+            raise _ProxyFailed(f"cannot reach the proxy {self.shown} ({why}): check {self.variable},"
+                               " or list this host in NO_PROXY") from exc
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
 
 class _Parser:
@@ -295,6 +369,8 @@ def fetch_one(
         result.error = f"timed out after {settings.timeout:g} s: raise [fetch] timeout or check the URL"
     except TooLarge:
         result.error = too_large(settings.max_bytes)
+    except _ProxyFailed as exc:
+        result.error = str(exc)
     except httpx.TooManyRedirects:
         result.error = f"redirect loop or more than {settings.max_redirects} redirects: check the URL in a browser"
     except httpx.TimeoutException:
