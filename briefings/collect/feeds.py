@@ -7,7 +7,9 @@ others: every failure becomes a FeedResult with a reason that says what to do.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import sys
 import queue
 import threading
@@ -120,6 +122,7 @@ def _client(settings: FetchSettings, connections: int = 1) -> httpx.Client:
         max_redirects=settings.max_redirects,
         transport=_Transports(limits),
         mounts=_proxy_mounts(limits),
+        event_hooks={"response": [_guard_redirect]},
     )
 
 
@@ -223,6 +226,92 @@ class _ProxyTransport(httpx.BaseTransport):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+
+def resolve(host: str) -> list[str]:
+    """The addresses this machine resolves host to, [] when it does not.
+
+    Only the redirect guard asks (the connection resolves on its own), and only for a
+    redirect. A module attribute on purpose: tests replace it with their own mapping.
+    """
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class _RedirectRefused(Exception):
+    """A redirect from a public address into the private network."""
+
+
+def _guard_redirect(response: httpx.Response) -> None:
+    """Response hook: refuse a redirect that leads from a public address to a non-public one.
+    Costs nothing but this test on a response that is not a redirect."""
+    if not response.has_redirect_location:
+        return
+    try:
+        target = urlsplit(str(response.url.join(response.headers["Location"]))).hostname
+    except (ValueError, httpx.InvalidURL):
+        return  # httpx refuses it on its own
+    why = _into_private(response.url.host, target)
+    if why:
+        raise _RedirectRefused(f"redirect from a public address to a private one ({why}) refused:"
+                               " a feed on the internet may not lead into this network; check the URL")
+
+
+def _into_private(origin: str | None, target: str | None) -> str | None:
+    """What makes origin -> target a step from a public address into the private network
+    (e.g. "169.254.169.254, link-local"), or None when it is not one.
+
+    The target counts as private when any of its addresses is not public; the origin as public
+    when any of its addresses is, or when it does not resolve here (only a proxy reaches it).
+    An intranet feed (a private origin) may lead anywhere.
+    """
+    if not target:
+        return None
+    why = None
+    for address, literal in _addresses(target):
+        kind = _kind(address)
+        if kind:
+            why = f"{target}, {kind}" if literal else f"{target} at {address}, {kind}"
+            break
+    if why is None or not origin:
+        return None
+    found = _addresses(origin)
+    if found and all(_kind(address) for address, _ in found):
+        return None
+    return why
+
+
+def _addresses(host: str) -> list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, bool]]:
+    """The host's addresses, each with whether the host was that address written out."""
+    try:
+        return [(ipaddress.ip_address(host.strip("[]")), True)]
+    except ValueError:
+        pass
+    found = []
+    for text in resolve(host):
+        try:
+            found.append((ipaddress.ip_address(text.split("%")[0]), False))
+        except ValueError:
+            continue
+    return found
+
+
+def _kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """None for a public address; else loopback, link-local, private or reserved."""
+    if getattr(address, "ipv4_mapped", None) is not None:
+        address = address.ipv4_mapped
+    if address.is_loopback:
+        return "loopback"
+    if address.is_link_local:
+        return "link-local"
+    if address.is_unspecified or address.is_multicast or address.is_reserved:
+        return "reserved"
+    if address.is_global:
+        return None
+    return "private" if address.is_private else "reserved"
 
 
 class _Parser:
@@ -369,7 +458,7 @@ def fetch_one(
         result.error = f"timed out after {settings.timeout:g} s: raise [fetch] timeout or check the URL"
     except TooLarge:
         result.error = too_large(settings.max_bytes)
-    except _ProxyFailed as exc:
+    except (_ProxyFailed, _RedirectRefused) as exc:
         result.error = str(exc)
     except httpx.TooManyRedirects:
         result.error = f"redirect loop or more than {settings.max_redirects} redirects: check the URL in a browser"
@@ -453,12 +542,18 @@ def probe(url: str, settings: FetchSettings, *, name: str = "new feed", discover
     """
     with _client(settings) as client:
         result, parse_args = fetch_one(client, name, url, settings)
+    page = parse_args[2] if parse_args is not None else url  # where the page was, after redirects
     if parse_args is not None:
         try:
             _apply(result, parse_response(*parse_args))
         except Exception as exc:
             result.status, result.error = "failed", f"the parser failed on this feed ({exc!r})"
     if result.status == "failed" and result.alternates and discover:
+        why = _into_private(urlsplit(page).hostname, urlsplit(result.alternates[0]).hostname)
+        if why:
+            result.error = (f"the page names its feed at {result.alternates[0]}, a private address ({why}): refused,"
+                            " a page on the internet may not lead into this network")
+            return result
         found = probe(result.alternates[0], settings, name=name, discover=False)
         if found.status == "ok":
             found.url = found.new_url or found.url
