@@ -283,3 +283,19 @@ def test_autodiscovery_suggests_only_http_urls(href):
     page = (f'<html><head><link rel="alternate" type="application/rss+xml" href="{href}">'
             '<link rel="alternate" type="application/atom+xml" href="/atom.xml"></head></html>').encode()
     assert discover_feeds(page, "https://example.org/blog/") == ["https://example.org/atom.xml"]
+
+
+def test_a_move_into_the_private_network_saved_before_is_not_followed(tmp_path, feed_server, http_proxy, resolver,
+                                                                      cli_run, monkeypatch):
+    serve_redirect(feed_server, 301, "http://10.0.0.5/inside.rss")
+    monkeypatch.setenv("HTTP_PROXY", http_proxy.url)
+    collect(cli_run, tmp_path, [("news", "http://news.example/feed.rss")])
+    db = sqlite3.connect(tmp_path / "state" / "briefings.sqlite3")
+    with db:  # as a version that followed the 301 saved it
+        db.execute("UPDATE feeds SET url = ?, moved_to = ? WHERE name = 'news'", ("http://10.0.0.5/inside.rss",) * 2)
+    db.close()
+    http_proxy.log.clear()
+    report = collect(cli_run, tmp_path, [("news", "http://news.example/feed.rss")])
+    assert report["news"]["status"] == "failed"
+    assert "redirect from a public address to a private one (10.0.0.5, private) refused" in report["news"]["error"]
+    assert http_proxy.log == ["GET http://news.example/feed.rss"]

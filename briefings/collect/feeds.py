@@ -70,6 +70,8 @@ def fetch_all(
             url = feed.url
             if state is not None and state["url"] and state["moved_to"]:
                 url = state["url"]
+                if _into_private(urlsplit(feed.url).hostname, urlsplit(url).hostname):
+                    url = feed.url  # a move into the private network, saved before such moves were refused
             skip = _skip_reason(state, now)
             if skip:
                 done.put(FeedResult(name=feed.name, url=url, status="skipped", error=skip))
