@@ -174,15 +174,19 @@ def test_a_proxy_url_of_an_unknown_kind_is_one_line(tmp_path, feed_server, cli_r
     assert report["direct"]["status"] == "ok"  # NO_PROXY hosts do not need it
 
 
-def test_a_proxy_that_refuses_the_tunnel_is_named(tmp_path, cli_run, monkeypatch):
+@pytest.mark.parametrize("scheme, expected", [
+    ("https", "the proxy {proxy} could not connect to feeds.invalid (502 Bad Gateway): check the URL, or ask whoever"
+              " runs the proxy"),
+    ("http", "HTTP 502 Bad Gateway (through the proxy {proxy}): the server is failing; it will be retried"),
+])
+def test_a_proxy_that_cannot_reach_the_feed_is_named(tmp_path, cli_run, monkeypatch, scheme, expected):
     proxy = HttpProxy(upstream_port=None)  # reaches nothing but 127.0.0.1
     try:
-        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
-        report = collect(cli_run, tmp_path, [("norms", "https://feeds.invalid/norms.rss")])
+        monkeypatch.setenv("ALL_PROXY", proxy.url)
+        report = collect(cli_run, tmp_path, [("norms", f"{scheme}://feeds.invalid/norms.rss")])
     finally:
         proxy.close()
-    assert report["norms"]["error"] == (f"the proxy {proxy.url} could not connect to feeds.invalid (502 Bad Gateway):"
-                                        " check the URL, or ask whoever runs the proxy")
+    assert report["norms"]["error"] == expected.format(proxy=proxy.url)
 
 
 # --- redirects into the private network ------------------------------------------------------------

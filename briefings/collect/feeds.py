@@ -208,7 +208,7 @@ class _ProxyTransport(httpx.BaseTransport):
             if self.transport is None:
                 self.transport = self._make()
         try:
-            return self.transport.handle_request(request)
+            response = self.transport.handle_request(request)
         except httpx.ProxyError as exc:
             raise _ProxyFailed(f"the proxy {self.shown} could not connect to {request.url.host} ({exc}):"
                                " check the URL, or ask whoever runs the proxy") from exc
@@ -224,6 +224,8 @@ class _ProxyTransport(httpx.BaseTransport):
                 why = text or type(exc).__name__
             raise _ProxyFailed(f"cannot reach the proxy {self.shown} ({why}): check {self.variable},"
                                " or list this host in NO_PROXY") from exc
+        response.extensions["briefings.proxy"] = self.shown  # an HTTP error then names it
+        return response
 
     def close(self) -> None:
         if self.transport is not None:
@@ -525,7 +527,9 @@ def _interpret(result: FeedResult, response: httpx.Response, body: bytes, now: d
     if response.status_code >= 400:
         phrase = response.reason_phrase or ""
         hint = "check the URL" if response.status_code < 500 else "the server is failing; it will be retried"
-        result.error = f"HTTP {response.status_code} {phrase}".rstrip() + f": {hint}"
+        proxy = response.extensions.get("briefings.proxy")
+        via = f" (through the proxy {proxy})" if proxy else ""
+        result.error = f"HTTP {response.status_code} {phrase}".rstrip() + f"{via}: {hint}"
         return None
     if not body.strip():
         result.error = "empty response: the server sent no feed"
