@@ -81,14 +81,24 @@ def stored_url(tmp_path, name: str) -> str:
 
 # --- proxies ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"])
-def test_a_feed_on_a_host_only_the_proxy_reaches(tmp_path, feed_server, http_proxy, cli_run, monkeypatch, variable):
+@pytest.mark.parametrize("variable, kind, asked", [
+    ("HTTP_PROXY", HttpProxy, "GET http://feeds.invalid/norms.rss"),
+    ("http_proxy", HttpProxy, "GET http://feeds.invalid/norms.rss"),
+    ("ALL_PROXY", HttpProxy, "GET http://feeds.invalid/norms.rss"),
+    ("all_proxy", HttpProxy, "GET http://feeds.invalid/norms.rss"),
+    ("ALL_PROXY", SocksProxy, "CONNECT feeds.invalid:80"),
+])
+def test_a_feed_on_a_host_only_the_proxy_reaches(tmp_path, feed_server, cli_run, monkeypatch, variable, kind, asked):
     feed_server.add("/norms.rss", fixture_feed("norms.rss"))
-    monkeypatch.setenv(variable, http_proxy.url)
-    report = collect(cli_run, tmp_path, [("norms", "http://feeds.invalid/norms.rss")])
+    proxy = kind(feed_server.httpd.server_address[1])
+    try:
+        monkeypatch.setenv(variable, proxy.url)
+        report = collect(cli_run, tmp_path, [("norms", "http://feeds.invalid/norms.rss")])
+    finally:
+        proxy.close()
     assert report["norms"]["status"] == "ok", report
     assert NORMS_TITLE in stored_titles(tmp_path, "norms")
-    assert http_proxy.log == ["GET http://feeds.invalid/norms.rss"]
+    assert proxy.log == [asked]
 
 
 def test_an_https_feed_through_the_proxy_is_tunnelled_and_verified(tmp_path, http_proxy, cli_run, monkeypatch):
@@ -112,18 +122,6 @@ def test_an_https_feed_through_the_proxy_is_tunnelled_and_verified(tmp_path, htt
     assert report["norms"]["status"] == "ok", report
     assert http_proxy.log == ["CONNECT feeds.invalid:443"]
     assert [r.path for r in secure.log] == ["/norms.rss"]
-
-
-def test_a_socks_proxy_from_all_proxy(tmp_path, feed_server, cli_run, monkeypatch):
-    feed_server.add("/norms.rss", fixture_feed("norms.rss"))
-    socks = SocksProxy(feed_server.httpd.server_address[1])
-    try:
-        monkeypatch.setenv("ALL_PROXY", socks.url)
-        report = collect(cli_run, tmp_path, [("norms", "http://feeds.invalid/norms.rss")])
-    finally:
-        socks.close()
-    assert report["norms"]["status"] == "ok", report
-    assert socks.log == ["CONNECT feeds.invalid:80"]
 
 
 @pytest.mark.parametrize("variable, value", [("NO_PROXY", "127.0.0.1"), ("no_proxy", "127.0.0.1"),
