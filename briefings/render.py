@@ -13,7 +13,6 @@ import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import jinja2
@@ -61,20 +60,26 @@ def safe_url(url: str | None) -> str | None:
 def environment(config: Config | None = None) -> jinja2.Environment:
     """Templates from the user's [render] templates folder first, file by file, then the shipped ones.
 
+    "default:NAME" always names the shipped template, so a user's template can
+    `{% extends "default:briefing.html.j2" %}` and override only some blocks.
     One environment per templates folder, so each template is compiled once per process.
     """
     user = config.render.templates if config is not None else None
     return _environment(str(user) if user is not None else None)
 
 
+SHIPPED_PREFIX = "default"
+
+
 @functools.lru_cache(maxsize=8)
 def _environment(user_templates: str | None) -> jinja2.Environment:
-    folders: list[Path] = []
+    shipped = jinja2.FileSystemLoader(str(resources.templates_dir()))
+    loaders: list[jinja2.BaseLoader] = [jinja2.PrefixLoader({SHIPPED_PREFIX: shipped}, delimiter=":")]
     if user_templates is not None:
-        folders.append(Path(user_templates))
-    folders.append(resources.templates_dir())
+        loaders.append(jinja2.FileSystemLoader(user_templates))
+    loaders.append(shipped)
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(f) for f in folders]),
+        loader=jinja2.ChoiceLoader(loaders),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2"), default=False),
         trim_blocks=True,
         lstrip_blocks=True,

@@ -388,15 +388,17 @@ def test_init_writes_a_working_folder(tmp_path, cli_run):
     config = config_module.load(folder / "config.toml")
     assert config.render.templates == (folder / "templates").resolve()
     assert len(config.themes) == 12
-    (folder / "templates" / "subject.txt.j2").write_text("edited")
+    edited = '{% extends "default:briefing.html.j2" %}{% block footer %}<tr><td>Edited footer</td></tr>{% endblock %}'
+    (folder / "templates" / "briefing.html.j2").write_text(edited)
     result = cli_run("init", folder)
-    assert "kept" in result.stderr and (folder / "templates" / "subject.txt.j2").read_text() == "edited"
+    assert "kept" in result.stderr and (folder / "templates" / "briefing.html.j2").read_text() == edited
     # Offline: the shipped feeds fail fast, the reading list still makes a briefing.
     text = (folder / "config.toml").read_text()
     (folder / "config.toml").write_text(re.sub(r"\[\[feeds\]\]\nname = [^\n]+\nurl = [^\n]+\n", "", text))
     result = cli_run("--config", folder / "config.toml", "run")
     assert result.exit_code == 0, result.output
-    assert list((folder / "archive").glob("*.html"))
+    assert all("Edited footer" in p.read_text() for p in (folder / "archive").glob("2*.html"))
+    assert list((folder / "archive").glob("2*.html"))
     assert os.path.getsize(folder / "state" / "briefings.sqlite3") > 0
 
 
