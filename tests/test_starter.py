@@ -16,6 +16,7 @@ import yaml
 
 from briefings import config as config_module
 from briefings import resources, starter
+from briefings.errors import BriefingsError
 from briefings.render import render
 from conftest import ROOT, write_config
 from render_samples import CREATED, sample_briefing
@@ -204,3 +205,34 @@ def test_the_wheel_installs_inits_and_runs_outside_a_checkout(tmp_path):
     titles = [yaml.safe_load(p.read_text().split("---")[1])["title"] for p in sorted((ROOT / "sources").iterdir())]
     assert len(titles) == 5 and all(html.escape(t, quote=False) in page for t in titles)
     assert str(site) in (desk / "templates" / "briefing.html.j2").read_text()
+
+
+# -- a fault in the user's templates -----------------------------------------------------------
+
+FAULTS = [
+    ("syntax", '{% extends "default:briefing.html.j2" %}\n{% block footer %}{{ title }\n{% endblock %}\n',
+     "briefing.html.j2:2: unexpected '}'", "fix the template"),
+    ("not-found", '{% extends "default:briefng.html.j2" %}\n', "no template named 'default:briefng.html.j2'",
+     "briefing.html.j2, briefing.txt.j2"),
+    ("undefined", '{% extends "default:briefing.html.j2" %}\n{% block footer %}\n{{ nope }}{% endblock %}\n',
+     "briefing.html.j2:3: 'nope' is undefined", "fix the template"),
+]
+
+
+@pytest.mark.parametrize("template, message, hint", [f[1:] for f in FAULTS], ids=[f[0] for f in FAULTS])
+def test_a_fault_in_a_user_template_is_one_line_naming_file_and_line(tmp_path, template, message, hint):
+    config = _config(tmp_path, {"briefing.html.j2": template})
+    with pytest.raises(BriefingsError) as caught:
+        render(sample_briefing(config), config, generated=CREATED)
+    assert message in caught.value.message and str(tmp_path / "mine") in caught.value.message
+    assert hint in caught.value.hint
+
+
+def test_run_with_a_broken_template_says_so_without_a_traceback(tmp_path, cli_run):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "briefing.html.j2").write_text('{% extends "default:briefing.html.j2" %}{% block footer %}{% endblok %}')
+    cfg = write_config(tmp_path, extra='[render]\ntemplates = "mine"\n')
+    result = cli_run("--config", cfg, "run")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and f"{mine / 'briefing.html.j2'}:1: Encountered unknown tag 'endblok'" in result.stderr
