@@ -171,6 +171,14 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True)
+class ServeSettings:
+    host: str = _s("127.0.0.1", "Address `briefings serve` listens on; 0.0.0.0 or :: for every interface (put a reverse proxy with TLS in front).")
+    port: int = _s(8040, "Port `briefings serve` listens on.", range=Range(1, 65535))
+    public_url: str = _s("", "URL `briefings serve` is reached at from outside (e.g. https://briefings.example.org/): e-mails then carry its one-click unsubscribe link. Empty: none.")
+    secret_env: str = _s("BRIEFINGS_SECRET", "Name of the environment variable holding the secret that signs unsubscribe links (never the secret itself); the same for serve and for the runs that send.")
+
+
+@dataclass(frozen=True)
 class Recipient:
     email: str
     name: str = ""
@@ -205,6 +213,7 @@ SECTIONS: dict[str, type] = {
     "smtp": SmtpSettings,
     "email": EmailSettings,
     "schedule": ScheduleSettings,
+    "serve": ServeSettings,
 }
 
 
@@ -224,6 +233,7 @@ class Config:
     feeds: tuple[FeedConfig, ...]
     themes: tuple[Theme, ...]
     recipients: tuple[Recipient, ...] = ()
+    serve: ServeSettings = field(default_factory=ServeSettings)
 
     @property
     def mail_enabled(self) -> bool:
@@ -328,9 +338,10 @@ def from_dict(data: dict, cfg_path: Path, text: str = "") -> Config:
             raw = raw | {"briefing": [raw["briefing"]]}  # one time may be written without the list
         sections[table] = _build(cls, raw, table, root, fail)
     _check_schedule(sections["schedule"], fail)
-    base_url = sections["output"].base_url
-    if base_url and not re.match(r"^https?://[^\s/]+", base_url):
-        fail(f"must be an http(s) URL, got {base_url!r}", "output", "base_url")
+    for table, key in (("output", "base_url"), ("serve", "public_url")):
+        url = getattr(sections[table], key)
+        if url and not re.match(r"^https?://[^\s/]+", url):
+            fail(f"must be an http(s) URL, got {url!r}", table, key)
 
     feeds = _feeds(data.get("feeds", []), fail)
     if "themes" in data:

@@ -25,6 +25,7 @@ from briefings import __version__, resources
 from briefings.config import Config
 from briefings.errors import BriefingsError
 from briefings.models import Briefing, Rendered
+from briefings.serve.tokens import one_click, unsubscribe_url as serve_unsubscribe_url
 from briefings.signals import StopCheck, check
 
 SAFE_SCHEMES = {"http", "https", "mailto"}
@@ -235,7 +236,7 @@ def render(briefing: Briefing, config: Config, *, generated: datetime | None = N
         "web_url": online,
     }
     mail_common = common | {
-        "unsubscribe": UNSUBSCRIBE_SENTINEL if (config.email.unsubscribe_url or config.email.unsubscribe_mailto) else None
+        "unsubscribe": UNSUBSCRIBE_SENTINEL if (one_click(config) or config.email.unsubscribe_mailto) else None
     }
     limit = config.briefing.max_per_theme or None
     template = env.get_template("briefing.html.j2")
@@ -257,9 +258,12 @@ def render(briefing: Briefing, config: Config, *, generated: datetime | None = N
 
 
 def unsubscribe_link(config: Config, email: str) -> str | None:
-    """The recipient's unsubscribe link: the https URL when set, else a mailto."""
+    """The recipient's unsubscribe link: the https URL when set, else `briefings serve`'s, else a mailto."""
     from urllib.parse import quote
 
+    served = serve_unsubscribe_url(config, email)
+    if served:
+        return served
     if config.email.unsubscribe_url:
         return config.email.unsubscribe_url.replace("{email}", quote(email, safe="@"))
     if config.email.unsubscribe_mailto:

@@ -83,10 +83,16 @@ def _check_ca_file(config) -> None:
 
 
 def mail_warnings(config) -> list[str]:
-    if not config.mail_enabled or config.email.unsubscribe_url:
+    from briefings.serve.tokens import one_click, secret
+
+    if config.mail_enabled and config.serve.public_url and not config.email.unsubscribe_url and secret(config) is None:
+        return [f"[serve] public_url is set but {config.serve.secret_env} is not: messages cannot be signed an "
+                "unsubscribe link and sending stops until it is set (the same secret as `briefings serve`'s)"]
+    if not config.mail_enabled or one_click(config):
         return []
     return ["no one-click unsubscribe (RFC 8058), which Gmail and Yahoo require of bulk senders: List-Unsubscribe "
-            "offers only a mailto; set [email] unsubscribe_url to an https URL that unsubscribes on POST"]
+            "offers only a mailto; set [serve] public_url to where `briefings serve` answers, or [email] "
+            "unsubscribe_url to an https URL that unsubscribes on POST"]
 
 
 def _schedule_line(config) -> str:

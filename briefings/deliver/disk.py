@@ -145,4 +145,6 @@ def write_archive(config: Config, store, themes: Iterable[str] | None = None) ->
     )
     path = config.output.dir / "index.html"
     write_atomic(path, inline_css(index))
-    return [path, *written]
+    from briefings.atom import write_feeds
+
+    return [path, *written, *write_feeds(config, store, wanted)]

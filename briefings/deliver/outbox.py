@@ -26,6 +26,7 @@ from pathlib import Path
 
 from briefings.config import Config, Recipient
 from briefings.models import Briefing, Rendered
+from briefings.serve.tokens import one_click
 
 MAX_WAIT = timedelta(days=1)
 
@@ -127,7 +128,7 @@ def build_message(config: Config, briefing: Briefing, rendered: Rendered, recipi
     list_id = config.email.list_id or f"{_slug(briefing.title)}.{_domain(config)}"
     message["List-Id"] = formataddr((one_line(briefing.title), "")).rstrip(" <>") + f" <{one_line(list_id)}>"
     message["List-Unsubscribe"] = ", ".join(f"<{link}>" for link in list_unsubscribe(config, recipient.email))
-    if config.email.unsubscribe_url:
+    if one_click(config):
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Auto-Submitted"] = "auto-generated"
     message["MIME-Version"] = "1.0"  # the email package adds it only through set_content, which is not used here
@@ -144,7 +145,7 @@ def list_unsubscribe(config: Config, email: str) -> list[str]:
     links = []
     if config.email.unsubscribe_mailto:
         links.append("mailto:" + config.email.unsubscribe_mailto.replace("{email}", email) + "?subject=unsubscribe")
-    if config.email.unsubscribe_url:
+    if one_click(config):  # [email] unsubscribe_url, else `briefings serve` at [serve] public_url
         links.append(unsubscribe_link(config, email))
     if not links:
         links.append("mailto:" + parseaddr(config.smtp.reply_to or config.smtp.sender)[1] + "?subject=unsubscribe")

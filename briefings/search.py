@@ -1,0 +1,96 @@
+"""What a person types into a search box, as a safe SQLite FTS5 MATCH expression.
+
+The syntax: words (all must match, in any order), "a phrase" (those words in
+that order), -word or -"a phrase" (left out), and word* (a word that starts so).
+Everything else is text: FTS5's own operators (AND, OR, NOT, NEAR, ^, column
+filters, parentheses) are never passed through, so no query can make SQLite
+raise. A query with nothing to search for, or too long, is a QueryError with a
+one-line message saying what to type instead.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from briefings.errors import BriefingsError
+
+MAX_QUERY_CHARS = 1000
+MAX_TERMS = 32
+
+# A run of letters, digits or marks: what SQLite's unicode61 tokenizer keeps as a token (Python's \w
+# also counts "_", which the tokenizer splits on; the token check below excludes it).
+_TOKEN = re.compile(r"[^\W_]+")
+# One piece of the query: an optional "-", then a "quoted phrase" (its closing quote optional) or a bare word.
+_PIECE = re.compile(r'(-?)(?:"([^"]*)"?|([^\s"]+))')
+
+
+class QueryError(BriefingsError):
+    """A query that cannot be searched; the message says why and what to type."""
+
+
+@dataclass(frozen=True)
+class Term:
+    words: tuple[str, ...]  # the tokens, in order (more than one: a phrase)
+    exclude: bool = False
+    prefix: bool = False  # the last word matches as a prefix (word*)
+
+    def match(self) -> str:
+        phrase = '"' + " ".join(self.words).replace('"', '""') + '"'
+        return phrase + " *" if self.prefix else phrase
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    include: tuple[Term, ...]
+    exclude: tuple[Term, ...]
+
+    def match(self) -> str:
+        """The FTS5 MATCH expression: every included term, then NOT each excluded one."""
+        expression = " AND ".join(t.match() for t in self.include)
+        if self.exclude:
+            expression = f"({expression})" + "".join(f" NOT {t.match()}" for t in self.exclude)
+        return expression
+
+    @property
+    def words(self) -> list[str]:
+        """The words searched for (for highlighting), not those left out."""
+        return [w for t in self.include for w in t.words]
+
+
+def _clean(text: str) -> str:
+    """NFKC (full-width letters, ligatures), control characters and other invisibles made spaces."""
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") else c for c in text)
+
+
+def parse(text: str) -> Query:
+    """A query, or QueryError saying what is wrong with it in one line."""
+    if not isinstance(text, str):
+        raise QueryError("the query must be text")
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryError(f"the query is {len(text):,} characters long; at most {MAX_QUERY_CHARS:,} are searched",
+                         "shorten it to the words that matter")
+    include: list[Term] = []
+    exclude: list[Term] = []
+    for match in _PIECE.finditer(_clean(text)):
+        minus, quoted, bare = match.groups()
+        raw = quoted if quoted is not None else bare
+        prefix = quoted is None and raw.endswith("*")
+        words = tuple(w.lower() for w in _TOKEN.findall(raw))
+        if not words:
+            continue  # punctuation, emoji, a lone "-": nothing the index holds
+        term = Term(words, exclude=bool(minus), prefix=prefix)
+        (exclude if term.exclude else include).append(term)
+    if len(include) + len(exclude) > MAX_TERMS:
+        raise QueryError(f"the query has {len(include) + len(exclude)} words and phrases; at most {MAX_TERMS} are searched",
+                         "leave out the words that do not narrow it")
+    if not include:
+        if exclude:
+            raise QueryError("the query only leaves words out: say what to find too",
+                             'e.g. sanctions -ransomware')
+        raise QueryError("nothing to search for: the query has no words",
+                         'type words, a "phrase in quotes", or -word to leave one out')
+    return Query(text=text, include=tuple(dict.fromkeys(include)), exclude=tuple(dict.fromkeys(exclude)))
