@@ -94,3 +94,159 @@ def parse(text: str) -> Query:
         raise QueryError("nothing to search for: the query has no words",
                          'type words, a "phrase in quotes", or -word to leave one out')
     return Query(text=text, include=tuple(dict.fromkeys(include)), exclude=tuple(dict.fromkeys(exclude)))
+
+
+# -- the index (SQLite FTS5) and the search over it ------------------------------------------
+
+# Kept by the store: rows added as entries are stored (index_entries), removed with them (the
+# trigger), and built for an existing state file by the migration that creates it (rebuild_index).
+INDEX_SCHEMA = """
+CREATE VIRTUAL TABLE entries_fts USING fts5(title, body, source, tokenize = 'unicode61 remove_diacritics 2');
+INSERT INTO entries_fts (entries_fts, rank) VALUES ('rank', 'bm25(8.0, 1.0, 2.0)');
+CREATE TRIGGER entries_fts_delete AFTER DELETE ON entries BEGIN DELETE FROM entries_fts WHERE rowid = old.id; END
+"""
+MAX_BODY_CHARS = 200_000  # of an entry's text indexed: a long document is found by its first pages
+_MARK_START, _MARK_END = "\x02", "\x03"  # around the matched words in a snippet; never in indexed text
+
+
+def _index_text(text: str) -> str:
+    return _NOT_TEXT.sub(" ", text)
+
+
+_NOT_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def index_rows(rows) -> list[tuple]:
+    """(rowid, title, body, source) for FTS5 from (id, title, summary_html, content_html, source_name) rows."""
+    from briefings.text import html_to_text
+
+    out = []
+    for entry_id, title, summary_html, content_html, source in rows:
+        summary, content = html_to_text(summary_html), html_to_text(content_html)
+        # Many feeds send the summary again as the content's opening: index it once.
+        body = content if summary and content.startswith(summary) else "\n".join(t for t in (summary, content) if t)
+        out.append((entry_id, _index_text(title or ""), _index_text(body[:MAX_BODY_CHARS]), _index_text(source or "")))
+    return out
+
+
+def index_entries(db, entries) -> None:
+    """Index newly stored entries (models.Entry with ids), in the caller's transaction."""
+    db.executemany(
+        "INSERT OR REPLACE INTO entries_fts (rowid, title, body, source) VALUES (?, ?, ?, ?)",
+        index_rows((e.id, e.title, e.summary_html, e.content_html, e.source_name) for e in entries),
+    )
+
+
+def rebuild_index(db, batch: int = 2000) -> int:
+    """Index every stored entry again (in the caller's transaction); returns how many."""
+    db.execute("DELETE FROM entries_fts")
+    count, last = 0, 0
+    while True:
+        rows = db.execute(
+            "SELECT id, title, summary_html, content_html, source_name FROM entries WHERE id > ? ORDER BY id LIMIT ?",
+            (last, batch),
+        ).fetchall()
+        if not rows:
+            return count
+        db.executemany("INSERT INTO entries_fts (rowid, title, body, source) VALUES (?, ?, ?, ?)", index_rows(rows))
+        count += len(rows)
+        last = rows[-1][0]
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: int
+    title: str
+    link: str | None
+    source: str
+    kind: str  # "feed" or "corpus" (the reading list)
+    date: str | None  # ISO 8601, UTC
+    themes: tuple[str, ...]
+    briefing: dict | None  # {slug, title, created} of the briefing that listed it
+    snippet: tuple[tuple[str, bool], ...]  # the text around the matches: (text, is a matched word)
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id, "title": self.title, "link": self.link, "source": self.source, "kind": self.kind,
+            "date": self.date, "themes": list(self.themes), "briefing": self.briefing,
+            "snippet": "".join(f"[{t}]" if marked else t for t, marked in self.snippet),
+        }
+
+
+@dataclass(frozen=True)
+class Filters:
+    theme: str | None = None
+    since: str | None = None  # YYYY-MM-DD
+    source: str | None = None
+    limit: int = 20
+
+
+MAX_LIMIT = 1000
+
+
+def check_filters(theme: str | None = None, since: str | None = None, source: str | None = None,
+                  limit: int | str | None = None, *, theme_ids=None) -> Filters:
+    """Filters from what a person gave (strings from a form or the command line), or QueryError."""
+    from datetime import date
+
+    theme = (theme or "").strip() or None
+    if theme is not None and theme_ids is not None and theme not in theme_ids:
+        raise QueryError(f"no theme {theme!r}", f"one of: {', '.join(sorted(theme_ids))}")
+    since = (since or "").strip() or None
+    if since is not None:
+        try:
+            since = date.fromisoformat(since).isoformat()
+        except ValueError:
+            raise QueryError(f"since: {since[:40]!r} is not a date", "write it as YYYY-MM-DD, e.g. 2026-03-01") from None
+    source = (source or "").strip() or None
+    if limit in (None, ""):
+        limit = Filters.limit
+    try:
+        limit = int(limit)
+    except (TypeError, ValueError):
+        raise QueryError(f"limit: {str(limit)[:40]!r} is not a whole number", f"from 1 to {MAX_LIMIT}") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise QueryError(f"limit: {limit} is out of range", f"from 1 to {MAX_LIMIT}")
+    return Filters(theme=theme, since=since, source=source, limit=limit)
+
+
+def run(db, query: Query, filters: Filters = Filters()) -> list[Hit]:
+    """The entries that match, best first (BM25: a match in the title counts most), with snippets."""
+    import json
+
+    where, params = ["entries_fts MATCH ?"], [query.match()]
+    if filters.theme:
+        where.append("(e.theme = ? OR EXISTS (SELECT 1 FROM json_each(COALESCE(e.themes, '[]')) WHERE value = ?))")
+        params += [filters.theme, filters.theme]
+    if filters.since:
+        where.append("COALESCE(e.published, e.first_seen) >= ?")
+        params.append(filters.since)
+    if filters.source:
+        where.append("(e.source_name = ? COLLATE NOCASE OR EXISTS (SELECT 1 FROM entry_sources s"
+                     " WHERE s.entry_id = e.id AND s.source_name = ? COLLATE NOCASE))")
+        params += [filters.source, filters.source]
+    sql = (
+        "SELECT e.id, e.title, e.link, e.source_name, e.source_kind, COALESCE(e.published, e.first_seen) AS date,"
+        " e.themes, snippet(entries_fts, -1, char(2), char(3), '\u2026', 24) AS snip,"
+        " (SELECT json_object('slug', b.slug, 'title', b.title, 'created', b.created) FROM briefing_entries be"
+        "  JOIN briefings b ON b.id = be.briefing_id WHERE be.entry_id = e.id ORDER BY b.id LIMIT 1) AS briefing"
+        " FROM entries_fts JOIN entries e ON e.id = entries_fts.rowid"
+        f" WHERE {' AND '.join(where)} ORDER BY entries_fts.rank LIMIT ?"
+    )
+    hits = []
+    for row in db.execute(sql, (*params, filters.limit)).fetchall():
+        hits.append(Hit(
+            id=row[0], title=row[1], link=row[2], source=row[3], kind=row[4], date=row[5],
+            themes=tuple(json.loads(row[6])) if row[6] else (),
+            briefing=json.loads(row[8]) if row[8] else None,
+            snippet=_segments(row[7] or ""),
+        ))
+    return hits
+
+
+def _segments(snippet: str) -> tuple[tuple[str, bool], ...]:
+    out = []
+    for i, part in enumerate(re.split(f"[{_MARK_START}{_MARK_END}]", snippet)):
+        if part:
+            out.append((part, i % 2 == 1))
+    return tuple(out)
