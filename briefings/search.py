@@ -100,11 +100,11 @@ def parse(text: str) -> Query:
 
 # Kept by the store: rows added as entries are stored (index_entries), removed with them (the
 # trigger), and built for an existing state file by the migration that creates it (rebuild_index).
-INDEX_SCHEMA = """
-CREATE VIRTUAL TABLE entries_fts USING fts5(title, body, source, tokenize = 'unicode61 remove_diacritics 2');
-INSERT INTO entries_fts (entries_fts, rank) VALUES ('rank', 'bm25(8.0, 1.0, 2.0)');
-CREATE TRIGGER entries_fts_delete AFTER DELETE ON entries BEGIN DELETE FROM entries_fts WHERE rowid = old.id; END
-"""
+INDEX_STATEMENTS = (
+    "CREATE VIRTUAL TABLE entries_fts USING fts5(title, body, source, tokenize = 'unicode61 remove_diacritics 2')",
+    "INSERT INTO entries_fts (entries_fts, rank) VALUES ('rank', 'bm25(8.0, 1.0, 2.0)')",
+    "CREATE TRIGGER entries_fts_delete AFTER DELETE ON entries BEGIN DELETE FROM entries_fts WHERE rowid = old.id; END",
+)
 MAX_BODY_CHARS = 200_000  # of an entry's text indexed: a long document is found by its first pages
 _MARK_START, _MARK_END = "\x02", "\x03"  # around the matched words in a snippet; never in indexed text
 
