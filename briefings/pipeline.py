@@ -213,7 +213,7 @@ def run_once(
         if report.stopped:
             return report
         # The outbox is sent whether or not this run made a briefing: earlier deliveries may be due.
-        if not dry_run and config.mail_enabled:
+        if not dry_run and config.delivery_enabled:
             delivery = send_outbox(config, store, now=now, stop=stop)
             report.delivery = delivery.as_dict()
             report.stopped = delivery.stopped

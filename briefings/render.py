@@ -296,8 +296,15 @@ def unsubscribe_link(config: Config, email: str) -> str | None:
     if config.email.unsubscribe_url:
         return config.email.unsubscribe_url.replace("{email}", quote(email, safe="@"))
     if config.email.unsubscribe_mailto:
-        return "mailto:" + config.email.unsubscribe_mailto.replace("{email}", quote(email, safe="@")) + "?subject=unsubscribe"
+        return unsubscribe_mailto(config.email.unsubscribe_mailto, email)
     return None
+
+
+def unsubscribe_mailto(address: str, email: str) -> str:
+    """mailto:address?subject=unsubscribe, with {email} in address replaced by the recipient's (URL-quoted)."""
+    from urllib.parse import quote
+
+    return "mailto:" + address.replace("{email}", quote(email, safe="@")) + "?subject=unsubscribe"
 
 
 def personalize(rendered: Rendered, config: Config, email: str) -> tuple[str, str]:
