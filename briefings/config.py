@@ -182,7 +182,7 @@ class Webhook:
     """One [[webhooks]] table: where a briefing's summary and top links are posted."""
 
     name: str = _s("", "Name shown by `briefings outbox` and in every message about it; default: the URL's host.")
-    url: str = _s("", "The incoming-webhook URL (Slack, Teams) or any JSON endpoint; http or https.")
+    url: str = _s("", "Required: the incoming-webhook URL (Slack, Teams) or any JSON endpoint; http or https. Never shown in messages.")
     format: str = _s("json", "slack (Block Kit), teams (MessageCard) or json (the object documented under Webhooks).")
     themes: list = _s([], "Only these themes' entries and counts; empty: every theme.")
     timeout: float = _s(10.0, "Seconds allowed for each post: connect, send and the answer.", range=Range(0, 600, open_lo=True))
