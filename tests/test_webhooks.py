@@ -295,3 +295,17 @@ def test_a_broken_webhook_table_is_one_line_naming_it(tmp_path, cli_run, table, 
     assert result.exit_code == 2
     assert message in result.stderr and "config.toml:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_email_owed_after_smtp_is_removed_waits_and_says_why(tmp_path, feed_server, hook, cli_run):
+    port = free_port()  # nothing listens: the e-mail stays owed
+    mail = mail_config(port, [{"email": "ana@example.org"}])
+    cfg = setup(tmp_path, feed_server, mail)
+    cli_run("--config", cfg, "run")
+    cfg.write_text(cfg.read_text().replace(mail, webhook(hook.url)))  # [smtp] and the recipient gone, a webhook added
+    sent = cli_run("--config", cfg, "send", "--now")
+    assert sent.exit_code == 1
+    assert "e-mail: messages are pending but [smtp] host is not set" in sent.stderr
+    (delivery,) = deliveries(tmp_path)
+    assert (delivery["status"], delivery["attempts"]) == ("pending", 1)  # the fault cost no try
+    assert "[smtp] host is not set" in delivery["last_error"]

@@ -125,7 +125,7 @@ class EmailChannel:
         from briefings.render import render
 
         if not self.config.smtp.host:
-            raise DeliveryError("e-mail is pending but [smtp] host is not set",
+            raise DeliveryError("messages are pending but [smtp] host is not set",
                                 "set [smtp] host and from to send it; `briefings outbox` lists it")
         key = (briefing.slug, destination.themes)
         if key not in self._rendered:  # premailer runs once per distinct briefing, not once per recipient
