@@ -123,7 +123,7 @@ class BriefingSettings:
 
 @dataclass(frozen=True)
 class RenderSettings:
-    templates: Path | None = _s("", "Folder of your own templates; each file there replaces the shipped one of that name.")
+    templates: Path | None = _s("", "Folder of your own templates; each replaces the shipped one of its name, or extends it as \"default:NAME\".")
 
 
 @dataclass(frozen=True)

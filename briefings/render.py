@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 
 import logging
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from markupsafe import Markup
 
 from briefings import __version__, resources
 from briefings.config import Config
+from briefings.errors import BriefingsError
 from briefings.models import Briefing, Rendered
 from briefings.signals import StopCheck, check
 
@@ -63,20 +65,56 @@ def safe_url(url: str | None) -> str | None:
 def environment(config: Config | None = None) -> jinja2.Environment:
     """Templates from the user's [render] templates folder first, file by file, then the shipped ones.
 
+    "default:NAME" always names the shipped template, so a user's template can
+    `{% extends "default:briefing.html.j2" %}` and override only some blocks.
     One environment per templates folder, so each template is compiled once per process.
     """
     user = config.render.templates if config is not None else None
     return _environment(str(user) if user is not None else None)
 
 
+SHIPPED_PREFIX = "default"
+
+
+class _Environment(jinja2.Environment):
+    """A fault in the user's templates (or [email] subject) becomes one line naming the file and line."""
+
+    def handle_exception(self, source: str | None = None):
+        from jinja2.debug import rewrite_traceback_stack
+
+        exc = rewrite_traceback_stack(source=source)
+        if not isinstance(exc, jinja2.TemplateError):
+            raise exc
+        filename, line = getattr(exc, "filename", None), getattr(exc, "lineno", None)
+        if filename is None:
+            tb = exc.__traceback__
+            while tb is not None:  # the innermost template frame
+                if tb.tb_frame.f_code.co_filename.endswith(".j2"):
+                    filename, line = tb.tb_frame.f_code.co_filename, tb.tb_lineno
+                tb = tb.tb_next
+        shipped = str(resources.templates_dir())
+        if filename is not None and str(Path(filename).resolve()).startswith(shipped + os.sep):
+            raise exc  # a shipped template's fault is a bug in briefings
+        where = f"{filename}:{line}" if filename and line else (filename or "a template")
+        if isinstance(exc, jinja2.TemplateNotFound):
+            message = f"no template named {exc.name!r}"
+            shipped_names = ", ".join(sorted(p.name for p in resources.templates_dir().glob("*.j2")))
+            hint = f'put it in [render] templates, or write "{SHIPPED_PREFIX}:NAME" for a shipped one ({shipped_names})'
+        else:
+            message = exc.message or type(exc).__name__
+            hint = "fix the template, or take it out of [render] templates to use the shipped one"
+        raise BriefingsError(f"{where}: {message}", hint) from None
+
+
 @functools.lru_cache(maxsize=8)
 def _environment(user_templates: str | None) -> jinja2.Environment:
-    folders: list[Path] = []
+    shipped = jinja2.FileSystemLoader(str(resources.templates_dir()))
+    loaders: list[jinja2.BaseLoader] = [jinja2.PrefixLoader({SHIPPED_PREFIX: shipped}, delimiter=":")]
     if user_templates is not None:
-        folders.append(Path(user_templates))
-    folders.append(resources.templates_dir())
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(f) for f in folders]),
+        loaders.append(jinja2.FileSystemLoader(user_templates))
+    loaders.append(shipped)
+    env = _Environment(
+        loader=jinja2.ChoiceLoader(loaders),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2"), default=False),
         trim_blocks=True,
         lstrip_blocks=True,
