@@ -75,13 +75,13 @@ def _glance(names: dict[str, str], counts: dict[str, int], order: dict[str, int]
     return [(k, names.get(k, "Other" if k == "off-topic" else k), v) for k, v in rows]
 
 
-def briefings_feed(config: Config, store) -> str:
+def briefings_feed(config: Config, listed: list[dict]) -> str:
     """feed.xml: the newest briefings, each linked to its web page, its summary and counts as content."""
     names = {t.id: t.name for t in config.themes}
     order = {t.id: i for i, t in enumerate(config.themes)}
     link = _Links(config, 0)
     entries = []
-    for b in store.briefings()[:MAX_BRIEFINGS]:
+    for b in listed[:MAX_BRIEFINGS]:
         page = Path(b["html_path"]).name if b.get("html_path") else f"{b['slug']}.html"
         glance = [row for row in _glance(names, b["theme_counts"], order) if row[0] != "off-topic"]
         when = b["created"]
@@ -119,7 +119,7 @@ def briefings_feed(config: Config, store) -> str:
     return render_feed(config, feed, entries)
 
 
-def theme_feeds(config: Config, store, themes: Iterable[str]) -> dict[str, str]:
+def theme_feeds(config: Config, history: list[dict], themes: Iterable[str]) -> dict[str, str]:
     """themes/<id>.xml for the given theme ids: each theme's newest stories across briefings."""
     from briefings.compose import entry_excerpt
     from briefings.render import safe_url, sanitize
@@ -128,7 +128,7 @@ def theme_feeds(config: Config, store, themes: Iterable[str]) -> dict[str, str]:
     wanted = {t for t in themes if t in names}
     link = _Links(config, 1)
     stories: dict[str, list[dict]] = {t: [] for t in wanted}
-    for row in store.theme_history():
+    for row in history:
         theme = row["theme"]
         if theme not in stories or len(stories[theme]) >= MAX_STORIES:
             continue
@@ -167,18 +167,14 @@ def theme_feeds(config: Config, store, themes: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def write_feeds(config: Config, store, themes: Iterable[str] | None = None) -> list[Path]:
-    """Write feed.xml and the feeds of the given themes (None: all; a feed missing on disk is always written)."""
-    from briefings.deliver.disk import write_atomic
+def feed_pages(config: Config, history: list[dict], listed: list[dict],
+               themes: Iterable[str] | None = None) -> dict[str, str]:
+    """The feeds, built: {"themes/<id>.xml": atom, ..., "feed.xml": atom}.
 
-    folder = config.output.dir
+    history: every entry a briefing listed (Store.theme_history); listed: every briefing, newest
+    first (Store.briefings); themes: the ids whose feeds to build (None: all)."""
     every = [t.id for t in config.themes]
-    wanted = set(every) if themes is None else set(themes) | {t for t in every if not (folder / "themes" / f"{t}.xml").exists()}
-    path = folder / "feed.xml"
-    write_atomic(path, briefings_feed(config, store))
-    written = [path]
-    for theme_id, text in theme_feeds(config, store, wanted).items():
-        target = folder / "themes" / f"{theme_id}.xml"
-        write_atomic(target, text)
-        written.append(target)
-    return written
+    built = theme_feeds(config, history, every if themes is None else themes)
+    pages = {f"themes/{theme_id}.xml": text for theme_id, text in built.items()}
+    pages["feed.xml"] = briefings_feed(config, listed)
+    return pages

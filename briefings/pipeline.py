@@ -14,7 +14,8 @@ import logging
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterable
 
 from briefings.collect.corpus import load_corpus
 from briefings.collect.feeds import fetch_all
@@ -212,7 +213,7 @@ def run_once(
         if report.stopped:
             return report
         # The outbox is sent whether or not this run made a briefing: earlier deliveries may be due.
-        if not dry_run and config.mail_enabled:
+        if not dry_run and config.delivery_enabled:
             delivery = send_outbox(config, store, now=now, stop=stop)
             report.delivery = delivery.as_dict()
             report.stopped = delivery.stopped
@@ -229,7 +230,7 @@ def make_briefing(config: Config, store: Store, report: RunReport, *, now: datet
 
     A stop request while classifying or rendering sets report.stopped and stores nothing of the
     briefing; once it is stored, its files are written whatever comes."""
-    from briefings.deliver.disk import write_archive, write_briefing
+    from briefings.deliver.disk import write_briefing
     from briefings.deliver.outbox import outbox_rows
     from briefings.render import render
 
@@ -276,7 +277,7 @@ def make_briefing(config: Config, store: Store, report: RunReport, *, now: datet
         store.set_briefing_paths(briefing_id, str(html_path), str(text_path))
         report.written += [str(html_path), str(text_path)]
         # Only the theme pages this briefing adds to change; the others stay as they are.
-        report.written.append(str(write_archive(config, store, themes=briefing.theme_counts)[0]))
+        report.written.append(str(write_archive(config, store, themes=briefing.theme_counts)[-1]))
         store.set_archived_through(briefing_id)
 
 
@@ -309,7 +310,7 @@ def finish_unwritten(config: Config, store: Store) -> list[str]:
     pages it links to; and the index and those theme pages again when their last write did not finish
     (a crash, a full disk): the store keeps the newest briefing the archive pages were written for.
     """
-    from briefings.deliver.disk import briefing_paths, write_archive, write_briefing
+    from briefings.deliver.disk import briefing_paths, write_briefing
 
     stored = store.briefings()
     if not stored:
@@ -334,6 +335,22 @@ def finish_unwritten(config: Config, store: Store) -> list[str]:
         written += [str(p) for p in write_archive(config, store, themes=owed)]
         store.set_archived_through(stored[0]["id"])
     return written
+
+
+def write_archive(config: Config, store: Store, themes: Iterable[str] | None = None) -> list[Path]:
+    """index.html and the pages and Atom feeds of the given themes (None: all), with feed.xml, rendered from
+    the store and written; their paths, the index last. A theme page or feed missing on disk is always written."""
+    from briefings.atom import feed_pages
+    from briefings.deliver.disk import write_pages
+    from briefings.render import archive_pages
+
+    if themes is not None:
+        missing = [t.id for t in config.themes
+                   if not all((config.output.dir / "themes" / f"{t.id}{kind}").exists() for kind in (".html", ".xml"))]
+        themes = {*themes, *missing}
+    history, listed = store.theme_history(), store.briefings()
+    # The feeds first: the pages, the index last, link to them.
+    return write_pages(config.output.dir, feed_pages(config, history, listed, themes) | archive_pages(config, history, listed, themes))
 
 
 def load_briefing(config: Config, store: Store, briefing_id: int):
@@ -365,7 +382,7 @@ def rebuild_archive(config: Config, store: Store) -> list[str]:
     For after an upgrade or a change of templates; the e-mails already sent are
     not touched, and nothing is marked or collected.
     """
-    from briefings.deliver.disk import write_archive, write_briefing
+    from briefings.deliver.disk import write_briefing
     from briefings.render import render
 
     written: list[str] = []

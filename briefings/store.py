@@ -124,6 +124,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE feeds ADD COLUMN item_hashes BLOB;
     """,
+    # 4 -> 5: each delivery names its channel ('email', 'webhook'); recipient is its destination on that
+    # channel (an e-mail address, a webhook's name). The deliveries stored before are e-mail.
+    """
+    ALTER TABLE deliveries ADD COLUMN channel TEXT NOT NULL DEFAULT 'email';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -571,7 +576,7 @@ class Store:
 
         ``left_out`` are the ids of pending entries this briefing considered and
         left out (off-topic): they are settled by it too, so they are not
-        reconsidered forever. ``deliveries`` (recipient, name, themes,
+        reconsidered forever. ``deliveries`` (channel, recipient, name, themes,
         message_id, status) are the briefing's outbox: from this commit on, the
         entries are never included again and each recipient is owed exactly
         one message.
@@ -605,11 +610,12 @@ class Store:
                 [(briefing.id, i) for i in left_out],
             )
             db.executemany(
-                "INSERT INTO deliveries (briefing_id, recipient, name, themes, message_id, status, created)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO deliveries (briefing_id, channel, recipient, name, themes, message_id, status, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (briefing.id, d["recipient"], d.get("name", ""), json.dumps(list(d.get("themes", ()))),
-                     d["message_id"], d.get("status", "pending"), _ts(briefing.created))
+                    (briefing.id, d.get("channel", "email"), d["recipient"], d.get("name", ""),
+                     json.dumps(list(d.get("themes", ()))), d["message_id"], d.get("status", "pending"),
+                     _ts(briefing.created))
                     for d in deliveries
                 ],
             )

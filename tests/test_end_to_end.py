@@ -282,6 +282,7 @@ def test_every_migration_keeps_the_data_of_the_schema_before(tmp_path, version):
         (delivery,) = store.deliveries()
         assert (delivery["recipient"], delivery["status"], delivery["attempts"], delivery["last_error"]) == (
             "ana@example.org", "pending", 1, "451 later")
+        assert delivery["channel"] == "email"  # every delivery stored before channels is an e-mail
         assert (delivery["name"], delivery["themes"]) == (("Ana", ("confidence-building",)) if version >= 2 else ("", ()))
         assert store.last_briefing_time().isoformat() == (
             "2026-11-16T08:05:00+00:00" if version >= 3 else "2026-11-16T08:00:00+00:00")

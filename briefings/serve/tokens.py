@@ -46,7 +46,7 @@ def require_secret(config: Config) -> str:
 
 def list_id(config: Config) -> str:
     """The list a token is for: [email] list_id, else derived as the List-Id header is."""
-    from briefings.deliver.outbox import _domain, _slug
+    from briefings.messages import _domain, _slug
 
     return config.email.list_id or f"{_slug(config.briefing.title)}.{_domain(config)}"
 
