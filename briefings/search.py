@@ -11,6 +11,7 @@ one-line message saying what to type instead.
 from __future__ import annotations
 
 import re
+import sqlite3
 import unicodedata
 from dataclasses import dataclass
 
@@ -233,8 +234,15 @@ def run(db, query: Query, filters: Filters = Filters()) -> list[Hit]:
         " FROM entries_fts JOIN entries e ON e.id = entries_fts.rowid"
         f" WHERE {' AND '.join(where)} ORDER BY entries_fts.rank LIMIT ?"
     )
+    try:
+        rows = db.execute(sql, (*params, filters.limit)).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            raise
+        raise BriefingsError("the state file has no search index yet",
+                             "run `briefings collect` (or any command that opens the state file) once with this version") from None
     hits = []
-    for row in db.execute(sql, (*params, filters.limit)).fetchall():
+    for row in rows:
         hits.append(Hit(
             id=row[0], title=row[1], link=row[2], source=row[3], kind=row[4], date=row[5],
             themes=tuple(json.loads(row[6])) if row[6] else (),

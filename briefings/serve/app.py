@@ -33,7 +33,7 @@ from briefings.serve import tokens
 log = logging.getLogger("briefings.serve")
 
 MAX_BODY = 16 * 1024  # an unsubscribe POST is 26 bytes; nothing here takes an upload
-MAX_URL = 8 * 1024
+MAX_URL = 16 * 1024  # a 10 KB query reaches the search page, which says what is wrong with it
 MAX_RESULTS = 100  # results per search page
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; script-src 'none'; form-action 'self'; "
        "base-uri 'none'; frame-ancestors 'none'")

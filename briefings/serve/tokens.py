@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from briefings.config import Config
-from briefings.errors import ConfigError
+from briefings.errors import DeliveryError
 
 SALT = "briefings-unsubscribe"
 MAX_AGE_DAYS = 730  # a message two years old still unsubscribes its reader
@@ -35,7 +35,7 @@ def secret(config: Config) -> str | None:
 def require_secret(config: Config) -> str:
     value = secret(config)
     if value is None:
-        raise ConfigError(
+        raise DeliveryError(
             f"[serve] public_url is set but the environment variable {config.serve.secret_env or '([serve] secret_env is empty)'}"
             " that holds the secret for unsubscribe links is not set",
             "set it to a long random string (e.g. the output of `openssl rand -hex 32`), the same for"
