@@ -30,6 +30,8 @@ COMMANDS: dict[str, str] = {
     "archive": "briefings.cli.archive:archive",
     "preview": "briefings.cli.archive:preview",
     "serve": "briefings.cli.serve:serve",
+    "search": "briefings.cli.search:search",
+    "recipients": "briefings.cli.recipients:recipients",
 }
 
 
