@@ -306,7 +306,7 @@ def test_catch_up_sends_the_missed_briefing_once(tmp_path, feed_server, smtp_sin
     cfg = write_config(tmp_path, [("norms", url)], corpus=None, extra=extra)
     config = config_module.load(cfg)
     with Store(config.state.path) as store:  # the last briefing ran the day before
-        store.set_time("last_briefing_run", due - timedelta(days=1))
+        store.meta.set_time("last_briefing_run", due - timedelta(days=1))
     daemon = daemons(cfg, tmp_path)
     log = daemon.wait_for("job briefing done", timeout=30)
     assert re.search(r"catch-up: the briefing due .* was missed", log)
