@@ -177,7 +177,7 @@ class Daemon:
         text = f"{report.new_entries} new entries from {len(report.feeds)} feeds and the reading list, {failed} feeds failed"
         for feed in report.feeds_failed:
             log.warning("feed %s: %s", feed["name"], feed["error"])
-        if self.config.mail_enabled and not report.stopped:
+        if self.config.delivery_enabled and not report.stopped:
             store = open_store(self.config)
             try:
                 delivery = send_outbox(self.config, store, stop=self.should_stop)
@@ -203,7 +203,7 @@ class Daemon:
             text = "nothing new since the last briefing"
         text += f" ({report.new_entries} new entries collected)"
         if report.delivery is not None:
-            text += f"; e-mail: {_delivery_text(report.delivery)}"
+            text += f"; delivery: {_delivery_text(report.delivery)}"
         return text
 
     def _heartbeat(self) -> None:

@@ -182,8 +182,9 @@ class StoredBriefing:
 class Delivery:
     """One message the outbox owes one recipient for one briefing."""
 
-    recipient: str
+    recipient: str  # the destination on its channel: an e-mail address, a webhook's name
     message_id: str
+    channel: str = "email"  # which channel delivers it (briefings.deliver.channels.CHANNELS)
     name: str = ""
     themes: tuple[str, ...] = ()  # the recipient's theme filter when the briefing was composed (all when empty)
     status: DeliveryStatus = "pending"

@@ -14,7 +14,8 @@ import logging
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterable
 
 from briefings.collect.corpus import load_corpus
 from briefings.collect.feeds import fetch_all
@@ -205,7 +206,7 @@ def run_once(
         if report.stopped:
             return report
         # The outbox is sent whether or not this run made a briefing: earlier deliveries may be due.
-        if not dry_run and config.mail_enabled:
+        if not dry_run and config.delivery_enabled:
             delivery = send_outbox(config, store, now=now, stop=stop)
             report.delivery = delivery.as_dict()
             report.stopped = delivery.stopped
@@ -222,7 +223,7 @@ def make_briefing(config: Config, store: Store, report: RunReport, *, now: datet
 
     A stop request while classifying or rendering sets report.stopped and stores nothing of the
     briefing; once it is stored, its files are written whatever comes."""
-    from briefings.deliver.disk import write_archive, write_briefing
+    from briefings.deliver.disk import write_briefing
     from briefings.deliver.outbox import outbox_rows
     from briefings.render import render
 
@@ -269,7 +270,7 @@ def make_briefing(config: Config, store: Store, report: RunReport, *, now: datet
         store.briefings.set_paths(briefing_id, str(html_path), str(text_path))
         report.written += [str(html_path), str(text_path)]
         # Only the theme pages this briefing adds to change; the others stay as they are.
-        report.written.append(str(write_archive(config, store, themes=briefing.theme_counts)[0]))
+        report.written.append(str(write_archive(config, store, themes=briefing.theme_counts)[-1]))
         store.meta.set_archived_through(briefing_id)
 
 
@@ -302,7 +303,7 @@ def finish_unwritten(config: Config, store: Store) -> list[str]:
     pages it links to; and the index and those theme pages again when their last write did not finish
     (a crash, a full disk): the store keeps the newest briefing the archive pages were written for.
     """
-    from briefings.deliver.disk import briefing_paths, write_archive, write_briefing
+    from briefings.deliver.disk import briefing_paths, write_briefing
 
     stored = store.briefings.all()
     if not stored:
@@ -327,6 +328,18 @@ def finish_unwritten(config: Config, store: Store) -> list[str]:
         written += [str(p) for p in write_archive(config, store, themes=owed)]
         store.meta.set_archived_through(stored[0].id)
     return written
+
+
+def write_archive(config: Config, store: Store, themes: Iterable[str] | None = None) -> list[Path]:
+    """index.html and the pages of the given themes (None: all), rendered from the store and written;
+    their paths, the index last. A theme page missing on disk is always written."""
+    from briefings.deliver.disk import write_pages
+    from briefings.render import archive_pages
+
+    if themes is not None:
+        missing = [t.id for t in config.themes if not (config.output.dir / "themes" / f"{t.id}.html").exists()]
+        themes = {*themes, *missing}
+    return write_pages(config.output.dir, archive_pages(config, store.briefings.history(), store.briefings.all(), themes))
 
 
 def load_briefing(config: Config, store: Store, briefing_id: int):
@@ -358,7 +371,7 @@ def rebuild_archive(config: Config, store: Store) -> list[str]:
     For after an upgrade or a change of templates; the e-mails already sent are
     not touched, and nothing is marked or collected.
     """
-    from briefings.deliver.disk import write_archive, write_briefing
+    from briefings.deliver.disk import write_briefing
     from briefings.render import render
 
     written: list[str] = []

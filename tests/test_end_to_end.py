@@ -282,6 +282,7 @@ def test_every_migration_keeps_the_data_of_the_schema_before(tmp_path, version):
         (delivery,) = store.outbox.list()
         assert (delivery.recipient, delivery.status, delivery.attempts, delivery.last_error) == (
             "ana@example.org", "pending", 1, "451 later")
+        assert delivery.channel == "email"  # every delivery stored before channels is an e-mail
         assert (delivery.name, delivery.themes) == (("Ana", ("confidence-building",)) if version >= 2 else ("", ()))
         assert store.meta.last_briefing_time().isoformat() == (
             "2026-11-16T08:05:00+00:00" if version >= 3 else "2026-11-16T08:00:00+00:00")
@@ -327,15 +328,20 @@ def test_readme_first_command_with_shipped_config_offline(tmp_path):
     shutil.copytree(ROOT / "sources", work / "sources")
     shutil.copy(ROOT / "themes-examples.jsonl", work / "themes-examples.jsonl")
     env = {k: v for k, v in os.environ.items() if k != "BRIEFINGS_CONFIG"}
-    # No route to the internet: point proxies at a closed local port so every feed fails fast, even with a network.
+    # Offline on purpose: every proxy variable names a closed local port, so every feed fails fast there
+    # and nothing leaves this machine, with or without a network.
     closed = f"http://127.0.0.1:{free_port()}"
-    env.update(HTTP_PROXY=closed, HTTPS_PROXY=closed, ALL_PROXY=closed, NO_PROXY="")
+    for name in ("http_proxy", "https_proxy", "all_proxy"):  # both cases: the lower-case one wins where both are set
+        env[name] = env[name.upper()] = closed
+    env["no_proxy"] = env["NO_PROXY"] = ""
     cmd = [sys.executable, "-m", "briefings", "--config", str(work / "config.toml"), "run"]
     first = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
     config = config_module.load(work / "config.toml")
     failed_lines = [ln for ln in first.stderr.splitlines() if ln.startswith("feed ")]
     assert len(failed_lines) == len(config.feeds)
+    # Every feed went to the closed proxy, none to the network: the test holds on a machine with DNS.
+    assert all(f"cannot reach the proxy {closed} (connection refused)" in ln for ln in failed_lines), failed_lines
     assert re.search(r"^Wrote .*/archive/\d{4}-\d\d-\d\d-cyber-norms-briefing\.html$", first.stderr, re.M)
     assert "Collected 5 new entries" in first.stderr
     second = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=120)

@@ -301,7 +301,8 @@ class _LinkFinder(HTMLParser):
 
 
 def discover_feeds(body: bytes, base_url: str) -> list[str]:
-    """The feeds a web page names in <link rel="alternate">, absolute, in page order (autodiscovery)."""
+    """The http(s) feeds a web page names in <link rel="alternate">, absolute, in page order (autodiscovery).
+    Any other scheme (javascript:, file:, data:, ftp:) is never suggested."""
     head = body[:200_000].decode("utf-8", "replace")
     cut = re.search(r"<body[\s>]", head, re.I)
     finder = _LinkFinder()
@@ -309,7 +310,8 @@ def discover_feeds(body: bytes, base_url: str) -> list[str]:
         finder.feed(head[: cut.start()] if cut else head)
     except Exception:  # noqa: BLE001 - a page too broken to read names no feed
         return []
-    return list(dict.fromkeys(urljoin(base_url, href) for href in finder.found))
+    found = (urljoin(base_url, href) for href in finder.found)
+    return list(dict.fromkeys(url for url in found if url.lower().startswith(("http://", "https://"))))
 
 
 def normalize(item, feed_name: str, base_url: str, now: datetime, caps: Caps | None = None) -> Entry:

@@ -17,10 +17,10 @@ class Outbox:
     def add(self, briefing_id: int, deliveries: Iterable[Delivery], *, created: datetime) -> None:
         """A briefing's deliveries, stored in the transaction that stores it (Briefings.save)."""
         self.db.executemany(
-            "INSERT INTO deliveries (briefing_id, recipient, name, themes, message_id, status, created)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(briefing_id, d.recipient, d.name, json.dumps(list(d.themes)), d.message_id, d.status, ts(created))
-             for d in deliveries],
+            "INSERT INTO deliveries (briefing_id, channel, recipient, name, themes, message_id, status, created)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(briefing_id, d.channel, d.recipient, d.name, json.dumps(list(d.themes)), d.message_id, d.status,
+              ts(created)) for d in deliveries],
         )
 
     def due(self, now: datetime, *, ignore_wait: bool = False) -> list[Delivery]:
@@ -61,7 +61,8 @@ class Outbox:
 
 def _delivery(row) -> Delivery:
     return Delivery(
-        id=row["id"], briefing_id=row["briefing_id"], slug=row["slug"], recipient=row["recipient"], name=row["name"],
+        id=row["id"], briefing_id=row["briefing_id"], slug=row["slug"], channel=row["channel"], recipient=row["recipient"],
+        name=row["name"],
         themes=tuple(json.loads(row["themes"])), message_id=row["message_id"], status=row["status"],
         attempts=row["attempts"], last_error=row["last_error"], next_try=dt(row["next_try"]),
         sent_at=dt(row["sent_at"]), created=dt(row["created"]),

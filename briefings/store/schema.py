@@ -118,6 +118,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE feeds ADD COLUMN item_hashes BLOB;
     """,
+    # 4 -> 5: each delivery names its channel ('email', 'webhook'); recipient is its destination on that
+    # channel (an e-mail address, a webhook's name). The deliveries stored before are e-mail.
+    """
+    ALTER TABLE deliveries ADD COLUMN channel TEXT NOT NULL DEFAULT 'email';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
