@@ -18,6 +18,7 @@ from typing import Iterable
 from markupsafe import Markup
 
 from briefings.config import Config
+from briefings.models import HistoryItem, StoredBriefing
 
 MAX_BRIEFINGS = 50  # entries in feed.xml: the newest briefings
 MAX_STORIES = 100  # entries in a theme's feed: its newest stories
@@ -75,30 +76,28 @@ def _glance(names: dict[str, str], counts: dict[str, int], order: dict[str, int]
     return [(k, names.get(k, "Other" if k == "off-topic" else k), v) for k, v in rows]
 
 
-def briefings_feed(config: Config, listed: list[dict]) -> str:
+def briefings_feed(config: Config, listed: list[StoredBriefing]) -> str:
     """feed.xml: the newest briefings, each linked to its web page, its summary and counts as content."""
     names = {t.id: t.name for t in config.themes}
     order = {t.id: i for i, t in enumerate(config.themes)}
     link = _Links(config, 0)
     entries = []
     for b in listed[:MAX_BRIEFINGS]:
-        page = Path(b["html_path"]).name if b.get("html_path") else f"{b['slug']}.html"
-        glance = [row for row in _glance(names, b["theme_counts"], order) if row[0] != "off-topic"]
-        when = b["created"]
+        page = Path(b.html_path).name if b.html_path else f"{b.slug}.html"
+        glance = [row for row in _glance(names, b.theme_counts, order) if row[0] != "off-topic"]
+        when = b.created
         period = ""
-        if b.get("period_start") and b.get("period_end"):
-            start, end = (datetime.fromisoformat(b[k]) for k in ("period_start", "period_end"))
-            if start.date() != end.date():
-                period = f", covering {_day(start)} to {_day(end)}"
-        summary = (f"{b['entry_count']} {'entry' if b['entry_count'] == 1 else 'entries'} in {len(glance)} "
+        if b.period_start and b.period_end and b.period_start.date() != b.period_end.date():
+            period = f", covering {_day(b.period_start)} to {_day(b.period_end)}"
+        summary = (f"{b.entry_count} {'entry' if b.entry_count == 1 else 'entries'} in {len(glance)} "
                    f"{'theme' if len(glance) == 1 else 'themes'}{period}.")
         content = Markup("<p>{}</p><ul>{}</ul>").format(summary, Markup("").join(
             Markup('<li><a href="{}">{}</a>: {}</li>').format(link(f"themes/{k}.html"), _x(name), count)
             if k in names else Markup("<li>{}: {}</li>").format(_x(name), count)
             for k, name, count in glance))
         entries.append({
-            "id": stable_id("briefing", b["slug"], _when(when) or ""),
-            "title": _x(f"{b['title']} — {_day(when)}"),
+            "id": stable_id("briefing", b.slug, _when(when) or ""),
+            "title": _x(f"{b.title} — {_day(when)}"),
             "link": link(page),
             "published": _when(when),
             "updated": _when(when),
@@ -119,7 +118,7 @@ def briefings_feed(config: Config, listed: list[dict]) -> str:
     return render_feed(config, feed, entries)
 
 
-def theme_feeds(config: Config, history: list[dict], themes: Iterable[str]) -> dict[str, str]:
+def theme_feeds(config: Config, history: list[HistoryItem], themes: Iterable[str]) -> dict[str, str]:
     """themes/<id>.xml for the given theme ids: each theme's newest stories across briefings."""
     from briefings.compose import entry_excerpt
     from briefings.render import safe_url, sanitize
@@ -129,11 +128,11 @@ def theme_feeds(config: Config, history: list[dict], themes: Iterable[str]) -> d
     link = _Links(config, 1)
     stories: dict[str, list[dict]] = {t: [] for t in wanted}
     for row in history:
-        theme = row["theme"]
+        theme = row.theme
         if theme not in stories or len(stories[theme]) >= MAX_STORIES:
             continue
-        entry, classification, briefing = row["entry"], row["classification"], row["briefing"]
-        page = link(f"{briefing['slug']}.html") + f"#{theme}"
+        entry, classification, briefing = row.entry, row.classification, row.briefing
+        page = link(f"{briefing.slug}.html") + f"#{theme}"
         published = entry.published or entry.first_seen
         tags = classification.themes if classification is not None else (theme,)
         stories[theme].append({
@@ -141,7 +140,7 @@ def theme_feeds(config: Config, history: list[dict], themes: Iterable[str]) -> d
             "title": _x(entry.title) or "(untitled)",
             "link": safe_url(entry.link) or page,
             "related": page,
-            "related_title": _x(f"{briefing['title']} — {_day(briefing['created'])}"),
+            "related_title": _x(f"{briefing.title} — {_day(briefing.created)}"),
             "published": _when(published),
             "updated": _when(entry.updated or published),
             "author": _x(entry.author or entry.source_name),
@@ -167,12 +166,12 @@ def theme_feeds(config: Config, history: list[dict], themes: Iterable[str]) -> d
     return out
 
 
-def feed_pages(config: Config, history: list[dict], listed: list[dict],
+def feed_pages(config: Config, history: list[HistoryItem], listed: list[StoredBriefing],
                themes: Iterable[str] | None = None) -> dict[str, str]:
     """The feeds, built: {"themes/<id>.xml": atom, ..., "feed.xml": atom}.
 
-    history: every entry a briefing listed (Store.theme_history); listed: every briefing, newest
-    first (Store.briefings); themes: the ids whose feeds to build (None: all)."""
+    history: every entry a briefing listed (store.briefings.history()); listed: every briefing, newest
+    first (store.briefings.all()); themes: the ids whose feeds to build (None: all)."""
     every = [t.id for t in config.themes]
     built = theme_feeds(config, history, every if themes is None else themes)
     pages = {f"themes/{theme_id}.xml": text for theme_id, text in built.items()}

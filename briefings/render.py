@@ -25,7 +25,7 @@ from markupsafe import Markup
 from briefings import __version__, resources
 from briefings.config import Config
 from briefings.errors import BriefingsError
-from briefings.models import Briefing, Rendered
+from briefings.models import Briefing, HistoryItem, Rendered, StoredBriefing
 from briefings.serve.tokens import one_click, unsubscribe_url as serve_unsubscribe_url
 from briefings.signals import StopCheck, check
 
@@ -258,12 +258,12 @@ def render(briefing: Briefing, config: Config, *, generated: datetime | None = N
     return Rendered(html=html, text=text, web_html=web_html, email_limit=limit)
 
 
-def archive_pages(config: Config, history: list[dict], listed: list[dict],
+def archive_pages(config: Config, history: list[HistoryItem], listed: list[StoredBriefing],
                   themes: Iterable[str] | None = None) -> dict[str, str]:
     """The archive's pages, built: {"themes/<id>.html": html, ..., "index.html": html}, the index last.
 
-    history: every entry a briefing listed (Store.theme_history); listed: every briefing, newest first
-    (Store.briefings). The index lists every briefing with its date, entry count and theme counts;
+    history: every entry a briefing listed (store.briefings.history()); listed: every briefing, newest first
+    (store.briefings.all()). The index lists every briefing with its date, entry count and theme counts;
     each theme page lists that theme's entries across briefings. themes: the ids whose pages to build
     (None: all). Plain relative links: it all works from the file system, without a server.
     """
@@ -277,19 +277,20 @@ def archive_pages(config: Config, history: list[dict], listed: list[dict],
     totals: dict[str, int] = {}
     groups: dict[str, list[dict]] = {t: [] for t in wanted}
     for row in history:
-        theme = row["theme"]
+        theme = row.theme
         if theme not in names:
             continue  # off-topic, or a theme no longer in config.toml
         totals[theme] = totals.get(theme, 0) + 1
         if theme not in groups:
             continue  # its page is not built: counted for the index only
-        briefing = row["briefing"]
+        briefing = row.briefing
         bucket = groups[theme]
-        if not bucket or bucket[-1]["id"] != briefing["id"]:
-            bucket.append(briefing | {"items": []})
-        entry = row["entry"]
+        if not bucket or bucket[-1]["id"] != briefing.id:
+            bucket.append({"id": briefing.id, "slug": briefing.slug, "title": briefing.title,
+                           "created": briefing.created, "items": []})
+        entry = row.entry
         excerpt = entry_excerpt(entry, config.briefing.excerpt_sentences)
-        item = item_view(BriefingItem(entry, row["classification"], excerpt), names)
+        item = item_view(BriefingItem(entry, row.classification, excerpt), names)
         item["tags"] = [t for t in item["tags"] if t["id"] in names]  # each tag links to its theme's page
         bucket[-1]["items"].append(item)
     pages: dict[str, str] = {}
@@ -302,18 +303,18 @@ def archive_pages(config: Config, history: list[dict], listed: list[dict],
         )
         pages[f"themes/{theme.id}.html"] = inline_css(html)
     rows = []
-    days = [b["created"].date() for b in listed]
+    days = [b.created.date() for b in listed]
     for b in listed:
-        html_name = Path(b["html_path"]).name if b.get("html_path") else None
-        text_name = Path(b["text_path"]).name if b.get("text_path") else None
-        counts = sorted(b["theme_counts"].items(), key=lambda kv: order.get(kv[0], len(order)))
+        html_name = Path(b.html_path).name if b.html_path else None
+        text_name = Path(b.text_path).name if b.text_path else None
+        counts = sorted(b.theme_counts.items(), key=lambda kv: order.get(kv[0], len(order)))
         rows.append(
             {
-                "title": b["title"],
-                "created": b["created"],
+                "title": b.title,
+                "created": b.created,
                 # Two briefings on one day are told apart by their time.
-                "time": f"{b['created']:%H:%M} UTC" if days.count(b["created"].date()) > 1 else None,
-                "entry_count": b["entry_count"],
+                "time": f"{b.created:%H:%M} UTC" if days.count(b.created.date()) > 1 else None,
+                "entry_count": b.entry_count,
                 "href": html_name,
                 "text_href": text_name,
                 "themes": [{"id": k, "name": names.get(k, k), "count": v,

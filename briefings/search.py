@@ -5,13 +5,13 @@ that order), -word or -"a phrase" (left out), and word* (a word that starts so).
 Everything else is text: FTS5's own operators (AND, OR, NOT, NEAR, ^, column
 filters, parentheses) are never passed through, so no query can make SQLite
 raise. A query with nothing to search for, or too long, is a QueryError with a
-one-line message saying what to type instead.
+one-line message saying what to type instead. The store runs the search
+(``store.fulltext.search``); nothing here touches a database.
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
 import unicodedata
 from dataclasses import dataclass
 
@@ -97,61 +97,7 @@ def parse(text: str) -> Query:
     return Query(text=text, include=tuple(dict.fromkeys(include)), exclude=tuple(dict.fromkeys(exclude)))
 
 
-# -- the index (SQLite FTS5) and the search over it ------------------------------------------
-
-# Kept by the store: rows added as entries are stored (index_entries), removed with them (the
-# trigger), and built for an existing state file by the migration that creates it (rebuild_index).
-INDEX_STATEMENTS = (
-    "CREATE VIRTUAL TABLE entries_fts USING fts5(title, body, source, tokenize = 'unicode61 remove_diacritics 2')",
-    "INSERT INTO entries_fts (entries_fts, rank) VALUES ('rank', 'bm25(8.0, 1.0, 2.0)')",
-    "CREATE TRIGGER entries_fts_delete AFTER DELETE ON entries BEGIN DELETE FROM entries_fts WHERE rowid = old.id; END",
-)
-MAX_BODY_CHARS = 200_000  # of an entry's text indexed: a long document is found by its first pages
-_MARK_START, _MARK_END = "\x02", "\x03"  # around the matched words in a snippet; never in indexed text
-
-
-def _index_text(text: str) -> str:
-    return _NOT_TEXT.sub(" ", text)
-
-
-_NOT_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def index_rows(rows) -> list[tuple]:
-    """(rowid, title, body, source) for FTS5 from (id, title, summary_html, content_html, source_name) rows."""
-    from briefings.text import html_to_text
-
-    out = []
-    for entry_id, title, summary_html, content_html, source in rows:
-        summary, content = html_to_text(summary_html), html_to_text(content_html)
-        # Many feeds send the summary again as the content's opening: index it once.
-        body = content if summary and content.startswith(summary) else "\n".join(t for t in (summary, content) if t)
-        out.append((entry_id, _index_text(title or ""), _index_text(body[:MAX_BODY_CHARS]), _index_text(source or "")))
-    return out
-
-
-def index_entries(db, entries) -> None:
-    """Index newly stored entries (models.Entry with ids), in the caller's transaction."""
-    db.executemany(
-        "INSERT OR REPLACE INTO entries_fts (rowid, title, body, source) VALUES (?, ?, ?, ?)",
-        index_rows((e.id, e.title, e.summary_html, e.content_html, e.source_name) for e in entries),
-    )
-
-
-def rebuild_index(db, batch: int = 2000) -> int:
-    """Index every stored entry again (in the caller's transaction); returns how many."""
-    db.execute("DELETE FROM entries_fts")
-    count, last = 0, 0
-    while True:
-        rows = db.execute(
-            "SELECT id, title, summary_html, content_html, source_name FROM entries WHERE id > ? ORDER BY id LIMIT ?",
-            (last, batch),
-        ).fetchall()
-        if not rows:
-            return count
-        db.executemany("INSERT INTO entries_fts (rowid, title, body, source) VALUES (?, ?, ?, ?)", index_rows(rows))
-        count += len(rows)
-        last = rows[-1][0]
+# -- what a search gives, and the filters it takes (the store runs it: store.fulltext) ----------
 
 
 @dataclass(frozen=True)
@@ -163,7 +109,7 @@ class Hit:
     kind: str  # "feed" or "corpus" (the reading list)
     date: str | None  # ISO 8601, UTC
     themes: tuple[str, ...]
-    briefing: dict | None  # {slug, title, created} of the briefing that listed it
+    briefing: dict | None  # {slug, title, created, theme} of the briefing that listed it, and under which theme
     snippet: tuple[tuple[str, bool], ...]  # the text around the matches: (text, is a matched word)
 
     def as_dict(self) -> dict:
@@ -209,52 +155,3 @@ def check_filters(theme: str | None = None, since: str | None = None, source: st
     if not 1 <= limit <= MAX_LIMIT:
         raise QueryError(f"limit: {limit} is out of range", f"from 1 to {MAX_LIMIT}")
     return Filters(theme=theme, since=since, source=source, limit=limit)
-
-
-def run(db, query: Query, filters: Filters = Filters()) -> list[Hit]:
-    """The entries that match, best first (BM25: a match in the title counts most), with snippets."""
-    import json
-
-    where, params = ["entries_fts MATCH ?"], [query.match()]
-    if filters.theme:
-        where.append("(e.theme = ? OR EXISTS (SELECT 1 FROM json_each(COALESCE(e.themes, '[]')) WHERE value = ?))")
-        params += [filters.theme, filters.theme]
-    if filters.since:
-        where.append("COALESCE(e.published, e.first_seen) >= ?")
-        params.append(filters.since)
-    if filters.source:
-        where.append("(e.source_name = ? COLLATE NOCASE OR EXISTS (SELECT 1 FROM entry_sources s"
-                     " WHERE s.entry_id = e.id AND s.source_name = ? COLLATE NOCASE))")
-        params += [filters.source, filters.source]
-    sql = (
-        "SELECT e.id, e.title, e.link, e.source_name, e.source_kind, COALESCE(e.published, e.first_seen) AS date,"
-        " e.themes, snippet(entries_fts, -1, char(2), char(3), '\u2026', 24) AS snip,"
-        " (SELECT json_object('slug', b.slug, 'title', b.title, 'created', b.created) FROM briefing_entries be"
-        "  JOIN briefings b ON b.id = be.briefing_id WHERE be.entry_id = e.id ORDER BY b.id LIMIT 1) AS briefing"
-        " FROM entries_fts JOIN entries e ON e.id = entries_fts.rowid"
-        f" WHERE {' AND '.join(where)} ORDER BY entries_fts.rank LIMIT ?"
-    )
-    try:
-        rows = db.execute(sql, (*params, filters.limit)).fetchall()
-    except sqlite3.OperationalError as exc:
-        if "no such table" not in str(exc):
-            raise
-        raise BriefingsError("the state file has no search index yet",
-                             "run `briefings collect` (or any command that opens the state file) once with this version") from None
-    hits = []
-    for row in rows:
-        hits.append(Hit(
-            id=row[0], title=row[1], link=row[2], source=row[3], kind=row[4], date=row[5],
-            themes=tuple(json.loads(row[6])) if row[6] else (),
-            briefing=json.loads(row[8]) if row[8] else None,
-            snippet=_segments(row[7] or ""),
-        ))
-    return hits
-
-
-def _segments(snippet: str) -> tuple[tuple[str, bool], ...]:
-    out = []
-    for i, part in enumerate(re.split(f"[{_MARK_START}{_MARK_END}]", snippet)):
-        if part:
-            out.append((part, i % 2 == 1))
-    return tuple(out)

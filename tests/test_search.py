@@ -1,8 +1,8 @@
-"""The search query a person types, as a safe FTS5 MATCH expression, run against a real FTS5 table."""
+"""The search query a person types, as a safe FTS5 MATCH expression, run by the store over a real state file."""
 
 from __future__ import annotations
 
-import sqlite3
+from datetime import datetime, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,21 +20,24 @@ DOCS = {
 
 
 @pytest.fixture(scope="module")
-def db():
-    """A real FTS5 table with the schema the store uses, four documents in it."""
-    connection = sqlite3.connect(":memory:")
-    connection.execute("CREATE TABLE entries (id INTEGER PRIMARY KEY)")
-    for statement in search.INDEX_STATEMENTS:
-        connection.execute(statement)
-    connection.executemany("INSERT INTO entries_fts (rowid, title, body, source) VALUES (?, ?, ?, 'Desk')",
-                           [(i, t, b) for i, (t, b) in DOCS.items()])
-    yield connection
-    connection.close()
+def store(tmp_path_factory):
+    """A real state file with four entries, indexed as the store indexes what it stores."""
+    from briefings.models import Entry
+    from briefings.pipeline import entry_text
+    from briefings.store import Store
+
+    opened = Store(tmp_path_factory.mktemp("search") / "state.sqlite3")
+    now = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    opened.entries.add([Entry(key=f"doc:{i}", source_kind="feed", source_name="Desk", title=title,
+                              link=f"https://example.org/{i}", summary_html=f"<p>{body}</p>")
+                        for i, (title, body) in DOCS.items()], now=now, text_of=entry_text)
+    yield opened
+    opened.close()
 
 
-def matching(db, text: str) -> set[int]:
-    expression = search.parse(text).match()
-    return {row[0] for row in db.execute("SELECT rowid FROM entries_fts WHERE entries_fts MATCH ?", (expression,))}
+def matching(store, text: str) -> set[int]:
+    found = store.fulltext.search(search.parse(text), search.Filters(limit=100))
+    return {int(store.entries.find(str(hit.id))[0].key.split(":")[1]) for hit in found}
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -66,8 +69,8 @@ def matching(db, text: str) -> set[int]:
     ('hotline "" test', {3}),  # an empty phrase is nothing
     ("hotline hotline", {3}),
 ])
-def test_a_query_matches_what_a_person_means(db, text, expected):
-    assert matching(db, text) == expected
+def test_a_query_matches_what_a_person_means(store, text, expected):
+    assert matching(store, text) == expected
 
 
 @pytest.mark.parametrize("text, says", [
@@ -103,19 +106,20 @@ def test_the_match_expression_is_quoted_terms_only(text, expression):
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from('"-*()^:+ANDORNOT '), max_size=300))
-def test_no_query_makes_sqlite_raise(db, text):
+def test_no_query_makes_sqlite_raise(store, text):
     try:
-        expression = search.parse(text).match()
+        query = search.parse(text)
     except QueryError as exc:
         assert "\n" not in str(exc)
         return
-    db.execute("SELECT count(*) FROM entries_fts WHERE entries_fts MATCH ?", (expression,)).fetchone()
+    hits = store.fulltext.search(query, search.Filters(limit=10))
+    assert all(1 <= hit.id <= len(DOCS) for hit in hits)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.sampled_from(["oewg", "ransomware", "sanctions", "hotline", "report", "norms"]), min_size=1, max_size=3))
-def test_every_document_found_has_every_word(db, words):
-    for rowid in matching(db, " ".join(words)):
+def test_every_document_found_has_every_word(store, words):
+    for rowid in matching(store, " ".join(words)):
         title, body = DOCS[rowid]
         assert all(w in f"{title} {body}".lower() for w in words)
 
@@ -138,3 +142,90 @@ def test_good_filters_are_kept():
     filters = search.check_filters(theme="risk-reduction", since="2026-03-01", source=" Lawfare ", limit="5",
                                    theme_ids={"risk-reduction"})
     assert filters == search.Filters(theme="risk-reduction", since="2026-03-01", source="Lawfare", limit=5)
+
+
+# -- the index in the store: built for an existing state, kept in step, searched from the command line -----
+
+
+def old_state(path, titles_and_bodies) -> None:
+    """A state file as the briefings before search left it: schema version 5, entries stored, no index."""
+    import sqlite3
+
+    from briefings.store.schema import MIGRATIONS
+
+    db = sqlite3.connect(path)
+    for script in MIGRATIONS[:5]:
+        db.executescript(script)
+    db.executemany("INSERT INTO entries (key, source_kind, source_name, title, first_seen, summary_html)"
+                   " VALUES (?, 'feed', 'Old Feed', ?, '2026-01-05T00:00:00+00:00', ?)",
+                   [(f"old:{i}", t, f"<p>{b}</p>") for i, (t, b) in enumerate(titles_and_bodies)])
+    db.execute("PRAGMA user_version = 5")
+    db.commit()
+    db.close()
+
+
+def test_the_migration_builds_the_index_for_an_existing_state(tmp_path):
+    from briefings.store import SCHEMA_VERSION, Store
+
+    path = tmp_path / "state.sqlite3"
+    old_state(path, list(DOCS.values()))
+    with Store(path) as store:
+        assert store.version == SCHEMA_VERSION
+        found = store.fulltext.search(search.parse('"points of contact"'))
+        assert [hit.title for hit in found] == ["Hotline test"]
+        assert ("points of contact", True) in found[0].snippet
+        assert store.suppressions.all() == []  # and the suppression list is there, empty
+
+
+def test_an_entry_deleted_leaves_the_index(tmp_path):
+    from briefings.store import Store
+
+    path = tmp_path / "state.sqlite3"
+    old_state(path, list(DOCS.values()))
+    with Store(path) as store:
+        store.db.execute("DELETE FROM entries WHERE title = 'Hotline test'")
+        assert store.fulltext.search(search.parse("hotline")) == []
+        assert store.db.one("SELECT COUNT(*) FROM entries_fts")[0] == len(DOCS) - 1
+
+
+def test_briefings_search_finds_what_was_collected(tmp_path, feed_server, cli_run):
+    import json
+
+    from conftest import fixture_feed, write_config
+
+    url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
+    cfg = write_config(tmp_path, [("Norms Watch", url)])
+    assert cli_run("--config", cfg, "collect").exit_code == 0
+    result = cli_run("--config", cfg, "search", "hotline", "--json")
+    assert result.exit_code == 0, result.output
+    (hit,) = json.loads(result.stdout)["results"]
+    assert hit["title"] == "OSCE participating States test their cyber hotline"
+    assert hit["source"] == "Norms Watch" and hit["link"].startswith("http") and hit["briefing"] is None
+    assert "[hotline]" in hit["snippet"].lower()
+    assert cli_run("--config", cfg, "run").exit_code == 0
+    after = json.loads(cli_run("--config", cfg, "search", "hotline", "--json").stdout)["results"][0]
+    assert after["briefing"]["slug"].startswith("2026-") and after["themes"]  # listed, and classified
+    text = cli_run("--config", cfg, "search", "working", "group", "-ransomware", "--source", "norms watch")
+    assert text.exit_code == 0, text.output
+    assert text.stdout.startswith("1. UN Open-Ended Working Group agrees annual progress report\n")
+    corpus = json.loads(cli_run("--config", cfg, "search", "cybersecurity norms", "--json", "--limit", "50").stdout)
+    assert {"feed", "corpus"} >= {h["kind"] for h in corpus["results"]} and \
+        any(h["kind"] == "corpus" for h in corpus["results"])  # the reading list is searched too
+
+
+@pytest.mark.parametrize("args, says", [
+    (["😀"], "nothing to search for"),
+    (["-ransomware"], "only leaves words out"),
+    (["x" * 10_240], "10,240 characters long"),
+    (["hotline", "--since", "yesterday"], "is not a date"),
+    (["hotline", "--theme", "nope"], "no theme 'nope'"),
+    (["hotline", "--limit", "0"], "out of range"),
+])
+def test_briefings_search_answers_odd_input_in_one_line(tmp_path, cli_run, args, says):
+    from conftest import write_config
+
+    cfg = write_config(tmp_path, corpus=None)
+    result = cli_run("--config", cfg, "search", *args)
+    assert result.exit_code == 1
+    assert says in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2 and "Traceback" not in result.stderr  # the line, and a hint

@@ -29,7 +29,7 @@ def list_recipients(ctx: click.Context, config_path, as_json: bool) -> None:
 
     config = load_config(ctx)
     with Store(config.state.path) as store:
-        gone = {row["email"].lower(): row for row in store.suppressions()}
+        gone = {row["email"].lower(): row for row in store.suppressions.all()}
     rows = []
     for recipient in config.recipients:
         row = gone.pop(recipient.email.lower(), None)
@@ -71,7 +71,7 @@ def resubscribe(ctx: click.Context, config_path, email: str) -> None:
 
     config = load_config(ctx)
     with Store(config.state.path) as store:
-        restored = store.resubscribe(email.strip())
+        restored = store.suppressions.remove(email)
     if not restored:
         raise BriefingsError(f"{email} has not unsubscribed", "`briefings recipients list` shows who has")
     listed = any(r.email.lower() == email.strip().lower() for r in config.recipients)

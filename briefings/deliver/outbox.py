@@ -23,7 +23,8 @@ from briefings.config import Config
 from briefings.deliver.channels import (CHANNELS, Channel, Destination, PermanentFailure, RetryPolicy,
                                         TemporaryFailure)
 from briefings.errors import DeliveryError
-from briefings.models import Briefing
+from briefings.clock import backoff
+from briefings.models import Briefing, Delivery
 
 MAX_WAIT = timedelta(days=1)
 
@@ -61,43 +62,36 @@ def restrict(briefing: Briefing, themes: tuple[str, ...]) -> Briefing:
     return replace(briefing, sections=[s for s in briefing.sections if s.theme_id in wanted], reading=reading)
 
 
-def outbox_rows(config: Config, briefing: Briefing) -> list[dict]:
+def outbox_rows(config: Config, briefing: Briefing) -> list[Delivery]:
     """One delivery per destination of every configured channel, for a briefing about to be stored."""
     rows = []
     for kind, cls in CHANNELS.items():
         channel: Channel = cls(config)
         for dest in channel.destinations(briefing):
             mine = restrict(briefing, dest.themes)
-            rows.append(
-                {
-                    "channel": kind,
-                    "recipient": dest.address,
-                    "name": dest.name,
-                    "themes": dest.themes,
-                    "message_id": dest.key,
-                    "status": "pending" if mine.entry_count or channel.send_empty else "skipped",
-                }
-            )
+            rows.append(Delivery(channel=kind, recipient=dest.address, name=dest.name, themes=dest.themes,
+                                 message_id=dest.key,
+                                 status="pending" if mine.entry_count or channel.send_empty else "skipped"))
     return rows
 
 
 def retry_wait(policy: RetryPolicy, attempts: int, asked: float | None = None) -> timedelta:
     """The retry rule of every channel: retry_minutes, doubling with each try, at most a day; never
     sooner than the destination asked (Retry-After, in seconds)."""
-    wait = min(MAX_WAIT, timedelta(minutes=policy.retry_minutes * 2 ** (attempts - 1)))
+    wait = backoff(attempts, timedelta(minutes=policy.retry_minutes), MAX_WAIT)
     return max(wait, min(MAX_WAIT, timedelta(seconds=asked))) if asked else wait
 
 
-def _destination(delivery: dict) -> Destination:
-    return Destination(delivery["channel"], delivery["recipient"], delivery["name"], delivery["themes"],
-                       delivery["message_id"] or "")
+def _destination(delivery: Delivery) -> Destination:
+    return Destination(delivery.channel, delivery.recipient, delivery.name, delivery.themes,
+                       delivery.message_id or "")
 
 
 def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_wait: bool = False,
                  eml_dir=None, stop=None) -> DeliveryReport:
     """Send every due delivery on its channel; record each outcome as it happens."""
     report = DeliveryReport()
-    due = store.due_deliveries(now, ignore_wait=ignore_wait)
+    due = store.outbox.due(now, ignore_wait=ignore_wait)
     briefings: dict[int, Briefing] = {}
     variants: dict[tuple[int, tuple[str, ...]], Briefing] = {}
     channels: dict[str, Channel] = {}
@@ -110,20 +104,24 @@ def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_
             if stop is not None and stop():
                 report.stopped = True
                 break
-            kind = delivery["channel"]
+            kind = delivery.channel
             if kind in halted:
+                continue
+            if kind == "email" and store.suppressions.contains(delivery.recipient):  # unsubscribed since
+                store.outbox.record(delivery.id, status="skipped", error="unsubscribed", count_attempt=False)
+                report.skipped += 1
                 continue
             report.channels.setdefault(kind, [])
             if kind not in channels:
                 if kind not in CHANNELS:
                     why = f"unknown channel {kind!r} (this briefings knows {', '.join(CHANNELS)})"
-                    store.record_delivery(delivery["id"], status="failed", error=why)
-                    report.failed.append({"channel": kind, "recipient": delivery["recipient"], "error": why})
+                    store.outbox.record(delivery.id, status="failed", error=why)
+                    report.failed.append({"channel": kind, "recipient": delivery.recipient, "error": why})
                     continue
                 channels[kind] = CHANNELS[kind](config, now=now, eml_dir=eml_dir)
             channel = channels[kind]
             dest = _destination(delivery)
-            bid = delivery["briefing_id"]
+            bid = delivery.briefing_id
             if bid not in briefings:
                 briefings[bid] = load_briefing(bid)
             key = (bid, tuple(sorted(dest.themes)))
@@ -137,22 +135,22 @@ def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_
                 report.errors.append({"channel": kind, "error": error})
                 report.error = "; ".join(e["error"] for e in report.errors)
                 for rest in due[index:]:
-                    if rest["channel"] == kind:
-                        store.record_delivery(rest["id"], status="pending", error=error, count_attempt=False)
+                    if rest.channel == kind:
+                        store.outbox.record(rest.id, status="pending", error=error, count_attempt=False)
                 halted.add(kind)
                 continue
             except TemporaryFailure as exc:
                 if exc.whole_channel:  # the channel, not this destination: one try and one backoff for all due
-                    _back_off(channel, store, [d for d in due[index:] if d["channel"] == kind], str(exc), now, report)
+                    _back_off(channel, store, [d for d in due[index:] if d.channel == kind], str(exc), now, report)
                     halted.add(kind)
                     continue
                 _retry_or_fail(channel, store, delivery, dest, str(exc), exc.retry_after, now, report)
                 continue
             except PermanentFailure as exc:
-                store.record_delivery(delivery["id"], status="failed", error=str(exc))
+                store.outbox.record(delivery.id, status="failed", error=str(exc))
                 report.failed.append({"channel": kind, "recipient": dest.address, "error": str(exc)})
                 continue
-            store.record_delivery(delivery["id"], status="sent", sent_at=now)
+            store.outbox.record(delivery.id, status="sent", sent_at=now)
             report.sent.append(dest.address)
             report.channels[kind].append(dest.address)
             channel.sent(message)
@@ -163,40 +161,39 @@ def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_
     return report
 
 
-def _retry_or_fail(channel: Channel, store, delivery: dict, dest: Destination, error: str, asked: float | None,
+def _retry_or_fail(channel: Channel, store, delivery: Delivery, dest: Destination, error: str, asked: float | None,
                    now: datetime, report: DeliveryReport) -> None:
     policy = channel.policy(dest)
-    attempts = delivery["attempts"] + 1
+    attempts = delivery.attempts + 1
     if attempts < policy.max_attempts:
         next_try = now + retry_wait(policy, attempts, asked)
-        store.record_delivery(delivery["id"], status="pending", error=error, next_try=next_try)
+        store.outbox.record(delivery.id, status="pending", error=error, next_try=next_try)
         report.retrying.append({"channel": dest.channel, "recipient": dest.address, "error": error, "next_try": next_try})
     else:
         why = f"{error} (after {attempts} tries)"
-        store.record_delivery(delivery["id"], status="failed", error=why)
+        store.outbox.record(delivery.id, status="failed", error=why)
         report.failed.append({"channel": dest.channel, "recipient": dest.address, "error": why})
 
 
-def _back_off(channel: Channel, store, rest: list[dict], error: str, now: datetime, report: DeliveryReport) -> None:
+def _back_off(channel: Channel, store, rest: list[Delivery], error: str, now: datetime, report: DeliveryReport) -> None:
     """The channel cannot be reached: every delivery on it still due counts one try and waits until the same time."""
     policy = channel.policy(_destination(rest[0]))
-    next_try = now + retry_wait(policy, min(d["attempts"] for d in rest) + 1)
+    next_try = now + retry_wait(policy, min(d.attempts for d in rest) + 1)
     waiting = 0
     for delivery in rest:
-        attempts = delivery["attempts"] + 1
+        attempts = delivery.attempts + 1
         if attempts < policy.max_attempts:
-            store.record_delivery(delivery["id"], status="pending", error=error, next_try=next_try)
+            store.outbox.record(delivery.id, status="pending", error=error, next_try=next_try)
             waiting += 1
         else:
             why = f"{error} (after {attempts} tries)"
-            store.record_delivery(delivery["id"], status="failed", error=why)
-            report.failed.append({"channel": delivery["channel"], "recipient": delivery["recipient"], "error": why})
+            store.outbox.record(delivery.id, status="failed", error=why)
+            report.failed.append({"channel": delivery.channel, "recipient": delivery.recipient, "error": why})
     if waiting and report.unreachable is None:
-        report.unreachable = {"channel": rest[0]["channel"], "error": error, "deliveries": waiting, "next_try": next_try}
+        report.unreachable = {"channel": rest[0].channel, "error": error, "deliveries": waiting, "next_try": next_try}
 
 
 def _count_waiting(store, now: datetime, report: DeliveryReport) -> None:
     """How many deliveries are still waiting out a backoff after this send, and the earliest retry."""
-    later = [t for t in (datetime.fromisoformat(d["next_try"]) for d in store.deliveries(("pending",)) if d["next_try"])
-             if t > now]
+    later = [d.next_try for d in store.outbox.list(("pending",)) if d.next_try and d.next_try > now]
     report.waiting, report.next_try = len(later), min(later, default=None)

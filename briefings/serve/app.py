@@ -50,7 +50,7 @@ MEDIA_TYPES = {
     ".txt": "text/plain; charset=utf-8",
     ".xml": "application/atom+xml; charset=utf-8",
 }
-_TOKEN_PATH = re.compile(r"^(/unsubscribe/)[^/?]+")
+_TOKEN_PATH = re.compile(r"^(/unsubscribe/).+")
 
 
 def _page(title: str, message: str) -> str:
@@ -193,7 +193,7 @@ class Site:
                 filters = search.check_filters(**shown, limit=args.get("limit") or 20, theme_ids=self.themes)
                 limit = min(filters.limit, MAX_RESULTS)
                 filters = search.Filters(filters.theme, filters.since, filters.source, limit)
-                hits = [self._hit_view(h) for h in search.run(self.store().db, query, filters)]
+                hits = [self._hit_view(h) for h in self.store().fulltext.search(query, filters)]
             except BriefingsError as exc:
                 error, status = str(exc), 400 if isinstance(exc, search.QueryError) else 503
                 if status == 503:
@@ -208,8 +208,7 @@ class Site:
 
     def _sources(self) -> list[str]:
         try:
-            return [r[0] for r in self.store().db.execute(
-                "SELECT DISTINCT source_name FROM entries ORDER BY source_name COLLATE NOCASE LIMIT 500")]
+            return sorted(self.store().entries.counts_by_source(), key=str.lower)[:500]
         except BriefingsError:
             return []
 
@@ -244,18 +243,20 @@ class Site:
         if request.method in ("GET", "HEAD"):
             return self.unsubscribe_page(done=False)
         body = await request.body()
-        if not _one_click(request.headers.get("content-type", ""), body):
+        content_type = request.headers.get("content-type", "")
+        if not _one_click(content_type, body):
             return self.unsubscribe_page(done=False)
-        subscriber = tokens.read_token(self.secret, request.path_params["token"])
+        subscriber = tokens.read_token(self.secret, request.path_params.get("token", ""))
         if subscriber is not None:
             from starlette.concurrency import run_in_threadpool
 
-            await run_in_threadpool(self._suppress, subscriber)
+            via = "the unsubscribe page" if _field(content_type, body, "via") == "page" else "one-click"
+            await run_in_threadpool(self._suppress, subscriber, via)
         return self.unsubscribe_page(done=True)
 
-    def _suppress(self, subscriber: tokens.Subscriber) -> None:
-        self.store().suppress(subscriber.email, list_id=subscriber.list_id, via="one-click",
-                              now=datetime.now(timezone.utc).replace(microsecond=0))
+    def _suppress(self, subscriber: tokens.Subscriber, via: str) -> None:
+        self.store().suppressions.add(subscriber.email, list_id=subscriber.list_id, via=via,
+                                      now=datetime.now(timezone.utc).replace(microsecond=0))
         log.info("unsubscribed a recipient of %s", subscriber.list_id)
 
 
@@ -266,11 +267,18 @@ def _one_click(content_type: str, body: bytes) -> bool:
     """Whether a POST body carries List-Unsubscribe=One-Click (urlencoded, as mail providers send it, or multipart)."""
     if content_type.lower().startswith("multipart/form-data"):
         return bool(_MULTIPART_FIELD.search(body))
+    return _field(content_type, body, "List-Unsubscribe") == "One-Click"
+
+
+def _field(content_type: str, body: bytes, name: str) -> str | None:
+    """One field of an urlencoded form body (None: absent, or not such a body)."""
+    if content_type.lower().startswith("multipart/form-data"):
+        return None
     try:
         fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20)
     except (UnicodeDecodeError, ValueError):
-        return False
-    return "One-Click" in fields.get("List-Unsubscribe", [])
+        return None
+    return fields.get(name, [None])[0]
 
 
 def create_app(config: Config) -> Starlette:
@@ -292,7 +300,9 @@ def create_app(config: Config) -> Starlette:
 
     routes = [
         Route("/search", site.search, methods=["GET", "HEAD"]),
-        Route("/unsubscribe/{token}", site.unsubscribe, methods=["GET", "HEAD", "POST"]),
+        # Whatever follows /unsubscribe/ is a token, good or bad: every one gets the same neutral page.
+        Route("/unsubscribe/{token:path}", site.unsubscribe, methods=["GET", "HEAD", "POST"]),
+        Route("/unsubscribe", site.unsubscribe, methods=["GET", "HEAD", "POST"]),
         Route("/{path:path}", site.file, methods=["GET", "HEAD"]),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, 404: not_found, Exception: server_error})
