@@ -78,7 +78,7 @@ def build_state(path: Path, count: int) -> float:
     store = Store(path)
     started = time.perf_counter()
     for i in range(0, count, 500):
-        store.add_entries(entries(rng, i, min(500, count - i), now), now=now, text_of=entry_text)
+        store.entries.add(entries(rng, i, min(500, count - i), now), now=now, text_of=entry_text)
     elapsed = time.perf_counter() - started
     store.close()
     return elapsed
@@ -86,14 +86,14 @@ def build_state(path: Path, count: int) -> float:
 
 def rebuild_by_migration(path: Path) -> float:
     """Drop the index and open the state again: the migration that made it builds it from every entry."""
-    from briefings import search
-    from briefings.store import Store
+    from briefings.store import Store, fulltext
+    from briefings.store.schema import MIGRATIONS
 
     db = sqlite3.connect(path)
     version = db.execute("PRAGMA user_version").fetchone()[0]
     db.execute("DROP TRIGGER IF EXISTS entries_fts_delete")
     db.execute("DROP TABLE entries_fts")
-    db.execute(f"PRAGMA user_version = {search.INDEX_MIGRATION}")
+    db.execute(f"PRAGMA user_version = {MIGRATIONS.index(fulltext.create)}")
     db.commit()
     db.close()
     started = time.perf_counter()
@@ -116,7 +116,7 @@ def latencies(path: Path, count: int) -> list[float]:
         filters = search.Filters(limit=20, since="2026-10-01" if i % 3 == 0 else None,
                                  source=f"Feed {rng.randrange(200)}" if i % 5 == 0 else None)
         started = time.perf_counter()
-        search.run(store.db, search.parse(query), filters)
+        store.fulltext.search(search.parse(query), filters)
         times.append(time.perf_counter() - started)
     store.close()
     return times

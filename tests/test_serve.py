@@ -397,3 +397,45 @@ def test_a_run_without_the_secret_sends_nothing_and_says_so_in_one_line(tmp_path
     assert cli_run("--config", cfg, "send").exit_code == 0
     (message,) = sink.parsed()
     assert "https://briefings.example.org/unsubscribe/" in message["List-Unsubscribe"]
+
+
+# -- the suppression list on the command line ----------------------------------------------
+
+
+def test_recipients_list_and_resubscribe(tmp_path, feed_server, smtp_sink, cli_run, monkeypatch):
+    import json
+
+    from briefings.store import Store
+
+    monkeypatch.setenv("BRIEFINGS_SECRET", SECRET)
+    sink = smtp_sink()
+    people = [{"email": "ana@example.org", "name": "Ana"}, {"email": "ben@example.org", "themes": ["risk-reduction"]}]
+    extra = mail_config(sink.port, people) + '[serve]\npublic_url = "https://briefings.example.org/"\n'
+    url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
+    cfg = write_config(tmp_path, [("Norms Watch", url)], extra=extra)
+    listed = cli_run("--config", cfg, "recipients", "list", "--json")
+    assert [json.loads(line)["state"] for line in listed.stdout.splitlines()] == ["subscribed", "subscribed"]
+    with Store(tmp_path / "state" / "briefings.sqlite3") as store:
+        now = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
+        store.suppressions.add("Ana@Example.org", list_id="norms", via="one-click", now=now)
+        store.suppressions.add("gone@example.org", list_id="norms", via="the unsubscribe page", now=now)
+    text = cli_run("--config", cfg, "recipients", "list").stdout.splitlines()
+    assert text[0].split()[:2] == ["ana@example.org", "unsubscribed"] and "since 2026-11-30 09:00 UTC (one-click)" in text[0]
+    assert text[1].split()[:2] == ["ben@example.org", "subscribed"] and "themes: risk-reduction" in text[1]
+    assert text[2].split()[:2] == ["gone@example.org", "unsubscribed"] and text[2].endswith("not in config.toml")
+
+    assert cli_run("--config", cfg, "run").exit_code == 0
+    assert sorted(sink.copies()) == ["ben@example.org"]  # ana unsubscribed: skipped
+    assert {d["recipient"]: (d["status"], d["last_error"]) for d in deliveries(tmp_path)}["ana@example.org"] == \
+        ("skipped", "unsubscribed")
+
+    result = cli_run("--config", cfg, "recipients", "resubscribe", "ANA@example.org")
+    assert result.exit_code == 0 and "ANA@example.org is subscribed again." in result.stderr
+    again = cli_run("--config", cfg, "recipients", "resubscribe", "ana@example.org")
+    assert again.exit_code == 1 and "has not unsubscribed" in again.stderr and "Traceback" not in again.stderr
+    later = feed_server.add("/later.atom", LATER_ATOM, content_type="application/atom+xml")
+    cfg.write_text(cfg.read_text() + f'\n[[feeds]]\nname = "Later News"\nurl = "{later}"\n')
+    before = len(sink.messages)
+    assert cli_run("--config", cfg, "run").exit_code == 0
+    assert "ana@example.org" in [r for rcpts, _ in sink.messages[before:] for r in rcpts]  # back on the list
+    assert cfg.read_text().count("ana@example.org") == 1
