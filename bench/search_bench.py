@@ -110,6 +110,10 @@ def latencies(path: Path, count: int) -> list[float]:
 
     store = Store(path)
     rng = random.Random(3)
+    matches = [store.db.one("SELECT COUNT(*) FROM entries_fts WHERE entries_fts MATCH ?", (search.parse(q).match(),))[0]
+               for q in QUERIES]
+    print(f"  (the queries match {min(matches):,} to {max(matches):,} entries each: the synthetic entries repeat a"
+          f" small vocabulary, so this is a heavy case)")
     times = []
     for i in range(count):
         query = QUERIES[i % len(QUERIES)]

@@ -8,19 +8,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from conftest import fixture_feed, write_config
-from test_render import LATER_ATOM, Tags
-
-
-def two_briefings(tmp_path, feed_server, cli_run, extra: str = ""):
-    url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
-    cfg = write_config(tmp_path, [("Norms Watch", url)], extra=extra)
-    assert cli_run("--config", cfg, "run").exit_code == 0
-    later = feed_server.add("/later.atom", LATER_ATOM, content_type="application/atom+xml")
-    cfg.write_text(cfg.read_text() + f'\n[[feeds]]\nname = "Later News"\nurl = "{later}"\n')
-    result = cli_run("--config", cfg, "run")
-    assert result.exit_code == 0, result.output
-    return cfg, tmp_path / "archive"
+from test_render import Tags, two_briefings
 
 
 def parsed(path: Path):

@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,7 +19,7 @@ from briefings import config as config_module
 from briefings.serve import tokens
 from briefings.serve.app import create_app
 from conftest import db_rows, deliveries, fixture_feed, free_port, mail_config, write_config
-from test_render import LATER_ATOM
+from test_render import LATER_ATOM, two_briefings
 
 SECRET = "test-secret-that-signs-unsubscribe-links"
 OEWG = "UN Open-Ended Working Group agrees annual progress report"
@@ -57,17 +56,9 @@ class Served:
         self.thread.join(timeout=10)
 
 
-def make_site(tmp_path, feed_server, cli_run, *, extra: str = ""):
-    """Two briefings in a real archive and state file."""
-    url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
-    cfg = write_config(tmp_path, [("Norms Watch", url)], extra=extra)
-    result = cli_run("--config", cfg, "run")
-    assert result.exit_code == 0, result.output
-    later = feed_server.add("/later.atom", LATER_ATOM, content_type="application/atom+xml")
-    cfg.write_text(cfg.read_text() + f'\n[[feeds]]\nname = "Later News"\nurl = "{later}"\n')
-    result = cli_run("--config", cfg, "run")
-    assert result.exit_code == 0, result.output
-    return cfg
+def make_site(tmp_path, feed_server, cli_run):
+    """Two briefings in a real archive and state file; the config."""
+    return two_briefings(tmp_path, feed_server, cli_run)[0]
 
 
 @pytest.fixture

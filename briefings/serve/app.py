@@ -35,6 +35,7 @@ log = logging.getLogger("briefings.serve")
 MAX_BODY = 16 * 1024  # an unsubscribe POST is 26 bytes; nothing here takes an upload
 MAX_URL = 16 * 1024  # a 10 KB query reaches the search page, which says what is wrong with it
 MAX_RESULTS = 100  # results per search page
+SOURCES_TTL = 300.0  # seconds the search form's list of sources is kept
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; script-src 'none'; form-action 'self'; "
        "base-uri 'none'; frame-ancestors 'none'")
 HEADERS = [
@@ -142,6 +143,7 @@ class Site:
         self.title = config.briefing.title
         self.secret = tokens.secret(config)
         self.themes = {t.id: t.name for t in config.themes}
+        self.source_names: tuple[float, list[str]] = (-SOURCES_TTL - 1, [])
 
     # -- the store, one connection per worker thread --------------------------------------
 
@@ -207,10 +209,15 @@ class Site:
         return HTMLResponse(html, status)
 
     def _sources(self) -> list[str]:
-        try:
-            return sorted(self.store().entries.counts_by_source(), key=str.lower)[:500]
-        except BriefingsError:
-            return []
+        """The sources to suggest in the form: read once every SOURCES_TTL seconds (a scan of every entry)."""
+        stamp, names = self.source_names
+        if time.monotonic() - stamp > SOURCES_TTL:
+            try:
+                names = sorted(self.store().entries.counts_by_source(), key=str.lower)[:500]
+            except BriefingsError:
+                names = []
+            self.source_names = (time.monotonic(), names)
+        return names
 
     def _hit_view(self, hit: search.Hit) -> dict:
         from briefings.render import safe_url

@@ -20,13 +20,13 @@ from briefings.store.db import Database
 
 MAX_BODY_CHARS = 200_000  # of an entry's text indexed: a long document is found by its first pages
 _NOT_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f]")  # the snippet marks (\x02, \x03) among them: never indexed
+_RANK = "bm25(entries_fts, 8.0, 1.0, 2.0)"  # BM25, a match in the title weighing 8, in the source 2, in the text 1
 _INSERT = "INSERT INTO entries_fts (rowid, title, body, source) VALUES (?, ?, ?, ?)"
 
 
 def create(db: Database) -> None:
-    """The migration: the table, BM25 weights (title 8, text 1, source 2), the delete trigger, and every entry indexed."""
+    """The migration: the table, the delete trigger, and every entry indexed."""
     db.execute("CREATE VIRTUAL TABLE entries_fts USING fts5(title, body, source, tokenize = 'unicode61 remove_diacritics 2')")
-    db.execute("INSERT INTO entries_fts (entries_fts, rank) VALUES ('rank', 'bm25(8.0, 1.0, 2.0)')")
     db.execute("CREATE TRIGGER entries_fts_delete AFTER DELETE ON entries BEGIN"
                " DELETE FROM entries_fts WHERE rowid = old.id; END")
     FullText(db).build()
@@ -70,8 +70,12 @@ class FullText:
                 last = rows[-1][0]
 
     def search(self, query: Query, filters: Filters = Filters()) -> list[Hit]:
-        """The entries that match, best first (a match in the title counts most), with the text around the words."""
-        where, params = ["entries_fts MATCH ?"], [query.match()]
+        """The entries that match, best first (a match in the title counts most), with the text around the words.
+
+        Two steps: the best ids (BM25 over every match, the filters joined only when there are any), then
+        the details and snippets of those alone."""
+        match = query.match()
+        where, params = ["entries_fts MATCH ?"], [match]
         if filters.theme:
             where.append("(e.theme = ? OR EXISTS (SELECT 1 FROM json_each(COALESCE(e.themes, '[]')) WHERE value = ?))")
             params += [filters.theme, filters.theme]
@@ -82,6 +86,11 @@ class FullText:
             where.append("(e.source_name = ? COLLATE NOCASE OR EXISTS (SELECT 1 FROM entry_sources s"
                          " WHERE s.entry_id = e.id AND s.source_name = ? COLLATE NOCASE))")
             params += [filters.source, filters.source]
+        tables = "entries_fts JOIN entries e ON e.id = entries_fts.rowid" if len(where) > 1 else "entries_fts"
+        best = [r[0] for r in self.db.all(f"SELECT entries_fts.rowid FROM {tables} WHERE {' AND '.join(where)}"
+                                          f" ORDER BY {_RANK} LIMIT ?", (*params, filters.limit))]
+        if not best:
+            return []
         rows = self.db.all(
             "SELECT e.id, e.title, e.link, e.source_name, e.source_kind, COALESCE(e.published, e.first_seen),"
             " e.themes, snippet(entries_fts, -1, char(2), char(3), '\u2026', 24),"
@@ -89,12 +98,14 @@ class FullText:
             "  FROM briefing_entries be JOIN briefings b ON b.id = be.briefing_id WHERE be.entry_id = e.id"
             "  ORDER BY b.id LIMIT 1)"
             " FROM entries_fts JOIN entries e ON e.id = entries_fts.rowid"
-            f" WHERE {' AND '.join(where)} ORDER BY entries_fts.rank LIMIT ?",
-            (*params, filters.limit),
+            f" WHERE entries_fts MATCH ? AND entries_fts.rowid IN ({', '.join('?' * len(best))})",
+            (match, *best),
         )
-        return [Hit(id=r[0], title=r[1], link=r[2], source=r[3], kind=r[4], date=r[5],
-                    themes=tuple(json.loads(r[6])) if r[6] else (), briefing=json.loads(r[8]) if r[8] else None,
-                    snippet=_segments(r[7] or "")) for r in rows]
+        found = {r[0]: Hit(id=r[0], title=r[1], link=r[2], source=r[3], kind=r[4], date=r[5],
+                           themes=tuple(json.loads(r[6])) if r[6] else (),
+                           briefing=json.loads(r[8]) if r[8] else None, snippet=_segments(r[7] or ""))
+                 for r in rows}
+        return [found[i] for i in best if i in found]
 
 
 def _segments(snippet: str) -> tuple[tuple[str, bool], ...]:
