@@ -430,3 +430,22 @@ def test_recipients_list_and_resubscribe(tmp_path, feed_server, smtp_sink, cli_r
     assert cli_run("--config", cfg, "run").exit_code == 0
     assert "ana@example.org" in [r for rcpts, _ in sink.messages[before:] for r in rcpts]  # back on the list
     assert cfg.read_text().count("ana@example.org") == 1
+
+
+@pytest.mark.parametrize("serve, secret, warning", [
+    ("", None, "no one-click unsubscribe"),
+    ('[serve]\npublic_url = "https://briefings.example.org/"\n', None, "BRIEFINGS_SECRET is not"),
+    ('[serve]\npublic_url = "https://briefings.example.org/"\n', SECRET, None),
+    ('[serve]\npublic_url = "https://briefings.example.org/"\nsecret_env = "DESK_SECRET"\n', None, "DESK_SECRET is not"),
+], ids=["no-url", "no-secret", "ready", "other-variable"])
+def test_check_says_whether_unsubscribe_links_can_be_signed(tmp_path, cli_run, monkeypatch, serve, secret, warning):
+    monkeypatch.delenv("BRIEFINGS_SECRET", raising=False)
+    if secret:
+        monkeypatch.setenv("BRIEFINGS_SECRET", secret)
+    cfg = write_config(tmp_path, corpus=None, extra=mail_config(25, [{"email": "ana@example.org"}], email="send_empty = false") + serve)
+    result = cli_run("--config", cfg, "check")
+    assert result.exit_code == 0, result.output
+    if warning is None:
+        assert "unsubscribe" not in result.stderr
+    else:
+        assert warning in result.stderr

@@ -87,8 +87,8 @@ def mail_warnings(config) -> list[str]:
     from briefings.serve.tokens import one_click, secret
 
     if config.mail_enabled and config.serve.public_url and not config.email.unsubscribe_url and secret(config) is None:
-        return [f"[serve] public_url is set but {config.serve.secret_env} is not: messages cannot be signed an "
-                "unsubscribe link and sending stops until it is set (the same secret as `briefings serve`'s)"]
+        return [f"[serve] public_url is set but {config.serve.secret_env} is not: messages cannot carry a signed "
+                "unsubscribe link, so sending waits until it is set (to the same secret as `briefings serve`'s)"]
     if not config.mail_enabled or one_click(config):
         return []
     return ["no one-click unsubscribe (RFC 8058), which Gmail and Yahoo require of bulk senders: List-Unsubscribe "
