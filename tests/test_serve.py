@@ -200,7 +200,7 @@ def test_search_filters_by_theme_and_date(site):
 
 
 def test_search_from_the_page_and_follow_a_result_with_scripts_disabled(site, browser):
-    context = browser.new_context(java_script_enabled=False)
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 375, "height": 800})
     try:
         page = context.new_page()
         page.goto(f"{site.base}/search")
@@ -210,6 +210,7 @@ def test_search_from_the_page_and_follow_a_result_with_scripts_disabled(site, br
         assert "/search?q=" in page.url
         result = page.locator("a.entry-link", has_text=OEWG)
         assert result.count() == 1
+        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0  # fits a phone
         result.click()
         page.wait_for_load_state("load")
         assert re.search(r"/2026-[\d-]+-cyber-norms-briefing(-\d)?\.html#entry-\d+$", page.url), page.url
