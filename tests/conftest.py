@@ -456,3 +456,33 @@ def deliveries(folder: Path) -> list[dict]:
         return [dict(r) for r in db.execute("SELECT * FROM deliveries ORDER BY id")]
     finally:
         db.close()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throwaway PostgreSQL cluster on 127.0.0.1 for the session (tests/pgcluster.py). Without PostgreSQL the
+    tests that need it skip, except under `make test` / CI (BRIEFINGS_REQUIRE_POSTGRES=1), where they fail."""
+    from pgcluster import PgCluster, PostgresMissing
+
+    try:
+        import psycopg  # noqa: F401
+
+        cluster = PgCluster()
+    except (PostgresMissing, ImportError) as exc:
+        message = str(exc) if isinstance(exc, PostgresMissing) else "psycopg not installed: pip install -e '.[test]'"
+        if os.environ.get("BRIEFINGS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster, request):
+    """The URL of a new, empty PostgreSQL database for this test, dropped after it."""
+    url = pg_cluster.create_database(request.node.name)
+    yield url
+    pg_cluster.drop_database(url)
