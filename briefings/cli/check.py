@@ -91,13 +91,13 @@ def mail_warnings(config) -> list[str]:
 
 def _schedule_line(config) -> str:
     """What `briefings daemon` would do, and when it would next make a briefing."""
-    from datetime import datetime, timezone
+    from briefings.clock import utcnow
 
     from briefings.daemon import next_briefing
     from briefings.timetable import zone
 
     cfg = config.schedule
-    when = next_briefing(config, datetime.now(timezone.utc))
+    when = next_briefing(config, utcnow())
     collect = f"collect {cfg.collect}" if cfg.collect.strip() else "collect only at briefing time"
     return (f"briefing {', '.join(cfg.briefing)} ({cfg.timezone}), {collect}; "
             f"next briefing {when.astimezone(zone(cfg.timezone)):%a %Y-%m-%d %H:%M %Z} (daemon)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import click
 
@@ -25,24 +26,25 @@ def outbox(ctx: click.Context, config_path, show_all: bool, as_json: bool) -> No
 
     config = load_config(ctx)
     with Store(config.state.path) as store:
-        rows = store.deliveries(None if show_all else ("pending", "failed"))
+        rows = store.outbox.list(None if show_all else ("pending", "failed"))
     if as_json:
         for row in rows:
-            click.echo(json.dumps({k: row[k] for k in ("slug", "recipient", "status", "attempts", "last_error",
-                                                        "next_try", "sent_at", "message_id")}, default=str))
+            click.echo(json.dumps({k: getattr(row, k) for k in ("slug", "recipient", "status", "attempts", "last_error",
+                                                                 "next_try", "sent_at", "message_id")},
+                                  default=datetime.isoformat))
         return
     if not rows:
         echo_err("The outbox is empty: nothing pending or failed.")
         return
     for row in rows:
-        line = f"{row['slug']}  {row['recipient']:<32}  {row['status']:<8}  tries {row['attempts']}"
-        if row["status"] == "pending" and row["next_try"]:
-            line += f"  next try {row['next_try'][:16].replace('T', ' ')} UTC"
-        if row["status"] == "sent" and row["sent_at"]:
-            line += f"  sent {row['sent_at'][:16].replace('T', ' ')} UTC"
+        line = f"{row.slug}  {row.recipient:<32}  {row.status:<8}  tries {row.attempts}"
+        if row.status == "pending" and row.next_try:
+            line += f"  next try {row.next_try:%Y-%m-%d %H:%M} UTC"
+        if row.status == "sent" and row.sent_at:
+            line += f"  sent {row.sent_at:%Y-%m-%d %H:%M} UTC"
         click.echo(line)
-        if row["last_error"] and row["status"] != "sent":
-            click.echo(f"    {row['last_error']}")
+        if row.last_error and row.status != "sent":
+            click.echo(f"    {row.last_error}")
 
 
 @click.command()

@@ -92,20 +92,21 @@ def write_archive(config: Config, store, themes: Iterable[str] | None = None) ->
         t for t, path in pages.items() if not path.exists()}
     totals: dict[str, int] = {}
     groups: dict[str, list[dict]] = {t: [] for t in wanted}
-    for row in store.theme_history():
-        theme = row["theme"]
+    for row in store.briefings.history():
+        theme = row.theme
         if theme not in pages:
             continue  # off-topic, or a theme no longer in config.toml
         totals[theme] = totals.get(theme, 0) + 1
         if theme not in groups:
             continue  # its page has not changed: counted for the index only
-        briefing = row["briefing"]
+        briefing = row.briefing
         bucket = groups[theme]
-        if not bucket or bucket[-1]["id"] != briefing["id"]:
-            bucket.append(briefing | {"items": []})
-        entry = row["entry"]
+        if not bucket or bucket[-1]["id"] != briefing.id:
+            bucket.append({"id": briefing.id, "slug": briefing.slug, "title": briefing.title,
+                           "created": briefing.created, "items": []})
+        entry = row.entry
         excerpt = entry_excerpt(entry, config.briefing.excerpt_sentences)
-        item = item_view(BriefingItem(entry, row["classification"], excerpt), names)
+        item = item_view(BriefingItem(entry, row.classification, excerpt), names)
         item["tags"] = [t for t in item["tags"] if t["id"] in names]  # each tag links to its theme's page
         bucket[-1]["items"].append(item)
     written = []
@@ -120,19 +121,19 @@ def write_archive(config: Config, store, themes: Iterable[str] | None = None) ->
         write_atomic(path, inline_css(html))
         written.append(path)
     rows = []
-    listed = store.briefings()
-    days = [b["created"].date() for b in listed]
+    listed = store.briefings.all()
+    days = [b.created.date() for b in listed]
     for b in listed:
-        html_name = Path(b["html_path"]).name if b.get("html_path") else None
-        text_name = Path(b["text_path"]).name if b.get("text_path") else None
-        themes = sorted(b["theme_counts"].items(), key=lambda kv: order.get(kv[0], len(order)))
+        html_name = Path(b.html_path).name if b.html_path else None
+        text_name = Path(b.text_path).name if b.text_path else None
+        themes = sorted(b.theme_counts.items(), key=lambda kv: order.get(kv[0], len(order)))
         rows.append(
             {
-                "title": b["title"],
-                "created": b["created"],
+                "title": b.title,
+                "created": b.created,
                 # Two briefings on one day are told apart by their time.
-                "time": f"{b['created']:%H:%M} UTC" if days.count(b["created"].date()) > 1 else None,
-                "entry_count": b["entry_count"],
+                "time": f"{b.created:%H:%M} UTC" if days.count(b.created.date()) > 1 else None,
+                "entry_count": b.entry_count,
                 "href": html_name,
                 "text_href": text_name,
                 "themes": [{"id": k, "name": names.get(k, k), "count": v,

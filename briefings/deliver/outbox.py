@@ -24,8 +24,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
 
+from briefings.clock import backoff
 from briefings.config import Config, Recipient
-from briefings.models import Briefing, Rendered
+from briefings.models import Briefing, Delivery, Rendered
 
 MAX_WAIT = timedelta(days=1)
 
@@ -71,7 +72,7 @@ def _domain(config: Config) -> str:
     return address.rpartition("@")[2] or "briefings.invalid"
 
 
-def outbox_rows(config: Config, briefing: Briefing) -> list[dict]:
+def outbox_rows(config: Config, briefing: Briefing) -> list[Delivery]:
     """One delivery per recipient for a briefing about to be stored; empty unless e-mail is configured."""
     if not config.mail_enabled:
         return []
@@ -79,15 +80,8 @@ def outbox_rows(config: Config, briefing: Briefing) -> list[dict]:
     for recipient in config.recipients:
         mine = restrict(briefing, recipient.themes)
         status = "pending" if mine.entry_count or config.email.send_empty else "skipped"
-        rows.append(
-            {
-                "recipient": recipient.email,
-                "name": recipient.name,
-                "themes": recipient.themes,
-                "message_id": message_id(config, briefing.slug, recipient.email),
-                "status": status,
-            }
-        )
+        rows.append(Delivery(recipient=recipient.email, name=recipient.name, themes=recipient.themes,
+                             message_id=message_id(config, briefing.slug, recipient.email), status=status))
     return rows
 
 
@@ -176,7 +170,7 @@ def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_
     from briefings.render import render
 
     report = DeliveryReport()
-    due = store.due_deliveries(now, ignore_wait=ignore_wait)
+    due = store.outbox.due(now, ignore_wait=ignore_wait)
     if not due:
         _count_waiting(store, now, report)
         return report
@@ -190,39 +184,39 @@ def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_
             if stop is not None and stop():
                 report.stopped = True
                 break
-            bid = delivery["briefing_id"]
+            bid = delivery.briefing_id
             if bid not in briefings:
                 briefings[bid] = load_briefing(bid)
-            key = (bid, tuple(sorted(delivery["themes"])))
+            key = (bid, tuple(sorted(delivery.themes)))
             if key not in variants:
                 # premailer runs once per distinct briefing, not once per recipient.
-                mine = restrict(briefings[bid], delivery["themes"])
+                mine = restrict(briefings[bid], delivery.themes)
                 variants[key] = (mine, render(mine, config, web=False), subject(config, mine))
             mine, rendered, subject_line = variants[key]
-            recipient = Recipient(delivery["recipient"], delivery["name"], delivery["themes"])
-            message = build_message(config, mine, rendered, recipient, delivery["message_id"], now, subject_line)
+            recipient = Recipient(delivery.recipient, delivery.name, delivery.themes)
+            message = build_message(config, mine, rendered, recipient, delivery.message_id, now, subject_line)
             try:
                 mailer.send(message, parseaddr(config.smtp.sender)[1], recipient.email)
             except DeliveryError as exc:  # configuration: nothing can be sent until it is fixed; no try is counted
                 report.error = exc.message + (f" ({exc.hint})" if exc.hint else "")
                 for rest in due[index:]:
-                    store.record_delivery(rest["id"], status="pending", error=report.error, count_attempt=False)
+                    store.outbox.record(rest.id, status="pending", error=report.error, count_attempt=False)
                 break
             except SendError as exc:
                 if exc.connecting:  # the server, not this recipient: one try and one backoff for all that are due
                     _back_off(config, store, due[index:], str(exc), now, report)
                     break
-                attempts = delivery["attempts"] + 1
+                attempts = delivery.attempts + 1
                 if exc.temporary and attempts < config.smtp.max_attempts:
                     wait = _wait(config, attempts)
-                    store.record_delivery(delivery["id"], status="pending", error=str(exc), next_try=now + wait)
+                    store.outbox.record(delivery.id, status="pending", error=str(exc), next_try=now + wait)
                     report.retrying.append({"recipient": recipient.email, "error": str(exc), "next_try": now + wait})
                 else:
                     why = str(exc) if not exc.temporary else f"{exc} (after {attempts} tries)"
-                    store.record_delivery(delivery["id"], status="failed", error=why)
+                    store.outbox.record(delivery.id, status="failed", error=why)
                     report.failed.append({"recipient": recipient.email, "error": why})
                 continue
-            store.record_delivery(delivery["id"], status="sent", sent_at=now)
+            store.outbox.record(delivery.id, status="sent", sent_at=now)
             report.sent.append(recipient.email)
             if eml_dir is not None:
                 _write_eml(eml_dir, mine.slug, recipient.email, message)
@@ -231,30 +225,29 @@ def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_
 
 
 def _wait(config: Config, attempts: int) -> timedelta:
-    return min(MAX_WAIT, timedelta(minutes=config.smtp.retry_minutes * 2 ** (attempts - 1)))
+    return backoff(attempts, timedelta(minutes=config.smtp.retry_minutes), MAX_WAIT)
 
 
-def _back_off(config: Config, store, rest: list[dict], error: str, now: datetime, report: DeliveryReport) -> None:
+def _back_off(config: Config, store, rest: list[Delivery], error: str, now: datetime, report: DeliveryReport) -> None:
     """The server cannot be reached: every delivery still due counts one try and waits until the same time."""
-    next_try = now + _wait(config, min(d["attempts"] for d in rest) + 1)
+    next_try = now + _wait(config, min(d.attempts for d in rest) + 1)
     waiting = 0
     for delivery in rest:
-        attempts = delivery["attempts"] + 1
+        attempts = delivery.attempts + 1
         if attempts < config.smtp.max_attempts:
-            store.record_delivery(delivery["id"], status="pending", error=error, next_try=next_try)
+            store.outbox.record(delivery.id, status="pending", error=error, next_try=next_try)
             waiting += 1
         else:
             why = f"{error} (after {attempts} tries)"
-            store.record_delivery(delivery["id"], status="failed", error=why)
-            report.failed.append({"recipient": delivery["recipient"], "error": why})
+            store.outbox.record(delivery.id, status="failed", error=why)
+            report.failed.append({"recipient": delivery.recipient, "error": why})
     if waiting:
         report.unreachable = {"error": error, "deliveries": waiting, "next_try": next_try}
 
 
 def _count_waiting(store, now: datetime, report: DeliveryReport) -> None:
     """How many deliveries are still waiting out a backoff after this send, and the earliest retry."""
-    later = [t for t in (datetime.fromisoformat(d["next_try"]) for d in store.deliveries(("pending",)) if d["next_try"])
-             if t > now]
+    later = [d.next_try for d in store.outbox.list(("pending",)) if d.next_try and d.next_try > now]
     report.waiting, report.next_try = len(later), min(later, default=None)
 
 
