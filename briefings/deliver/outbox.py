@@ -164,13 +164,14 @@ def _slug(text: str) -> str:
 
 def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_wait: bool = False,
                  eml_dir: Path | None = None, stop=None) -> DeliveryReport:
-    """Send every due delivery; record each outcome as it happens."""
+    """Send every due delivery this sender claims (all of them on SQLite; batch by batch, beside any other
+    senders, on PostgreSQL); record each outcome as it happens."""
     from briefings.deliver.smtp import Mailer, SendError
     from briefings.errors import DeliveryError
     from briefings.render import render
 
     report = DeliveryReport()
-    due = store.outbox.due(now, ignore_wait=ignore_wait)
+    due = store.outbox.claim(now, ignore_wait=ignore_wait)
     if not due:
         _count_waiting(store, now, report)
         return report
@@ -180,46 +181,55 @@ def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_
     briefings: dict[int, Briefing] = {}
     variants: dict[tuple[int, tuple[str, ...]], tuple[Briefing, Rendered, str]] = {}
     with Mailer(config.smtp) as mailer:
-        for index, delivery in enumerate(due):
-            if stop is not None and stop():
-                report.stopped = True
-                break
-            bid = delivery.briefing_id
-            if bid not in briefings:
-                briefings[bid] = load_briefing(bid)
-            key = (bid, tuple(sorted(delivery.themes)))
-            if key not in variants:
-                # premailer runs once per distinct briefing, not once per recipient.
-                mine = restrict(briefings[bid], delivery.themes)
-                variants[key] = (mine, render(mine, config, web=False), subject(config, mine))
-            mine, rendered, subject_line = variants[key]
-            recipient = Recipient(delivery.recipient, delivery.name, delivery.themes)
-            message = build_message(config, mine, rendered, recipient, delivery.message_id, now, subject_line)
-            try:
-                mailer.send(message, parseaddr(config.smtp.sender)[1], recipient.email)
-            except DeliveryError as exc:  # configuration: nothing can be sent until it is fixed; no try is counted
-                report.error = exc.message + (f" ({exc.hint})" if exc.hint else "")
-                for rest in due[index:]:
-                    store.outbox.record(rest.id, status="pending", error=report.error, count_attempt=False)
-                break
-            except SendError as exc:
-                if exc.connecting:  # the server, not this recipient: one try and one backoff for all that are due
-                    _back_off(config, store, due[index:], str(exc), now, report)
+        tried: set[int] = set()
+        while due:
+            for index, delivery in enumerate(due):
+                if stop is not None and stop():
+                    report.stopped = True
                     break
-                attempts = delivery.attempts + 1
-                if exc.temporary and attempts < config.smtp.max_attempts:
-                    wait = _wait(config, attempts)
-                    store.outbox.record(delivery.id, status="pending", error=str(exc), next_try=now + wait)
-                    report.retrying.append({"recipient": recipient.email, "error": str(exc), "next_try": now + wait})
-                else:
-                    why = str(exc) if not exc.temporary else f"{exc} (after {attempts} tries)"
-                    store.outbox.record(delivery.id, status="failed", error=why)
-                    report.failed.append({"recipient": recipient.email, "error": why})
-                continue
-            store.outbox.record(delivery.id, status="sent", sent_at=now)
-            report.sent.append(recipient.email)
-            if eml_dir is not None:
-                _write_eml(eml_dir, mine.slug, recipient.email, message)
+                bid = delivery.briefing_id
+                if bid not in briefings:
+                    briefings[bid] = load_briefing(bid)
+                key = (bid, tuple(sorted(delivery.themes)))
+                if key not in variants:
+                    # premailer runs once per distinct briefing, not once per recipient.
+                    mine = restrict(briefings[bid], delivery.themes)
+                    variants[key] = (mine, render(mine, config, web=False), subject(config, mine))
+                mine, rendered, subject_line = variants[key]
+                recipient = Recipient(delivery.recipient, delivery.name, delivery.themes)
+                message = build_message(config, mine, rendered, recipient, delivery.message_id, now, subject_line)
+                try:
+                    mailer.send(message, parseaddr(config.smtp.sender)[1], recipient.email)
+                except DeliveryError as exc:  # configuration: nothing can be sent until it is fixed; no try is counted
+                    report.error = exc.message + (f" ({exc.hint})" if exc.hint else "")
+                    for rest in due[index:]:
+                        store.outbox.record(rest.id, status="pending", error=report.error, count_attempt=False)
+                    break
+                except SendError as exc:
+                    if exc.connecting:  # the server, not this recipient: one try and one backoff for all that are due
+                        _back_off(config, store, due[index:], str(exc), now, report)
+                        break
+                    attempts = delivery.attempts + 1
+                    if exc.temporary and attempts < config.smtp.max_attempts:
+                        wait = _wait(config, attempts)
+                        store.outbox.record(delivery.id, status="pending", error=str(exc), next_try=now + wait)
+                        report.retrying.append({"recipient": recipient.email, "error": str(exc), "next_try": now + wait})
+                    else:
+                        why = str(exc) if not exc.temporary else f"{exc} (after {attempts} tries)"
+                        store.outbox.record(delivery.id, status="failed", error=why)
+                        report.failed.append({"recipient": recipient.email, "error": why})
+                    continue
+                store.outbox.record(delivery.id, status="sent", sent_at=now)
+                report.sent.append(recipient.email)
+                if eml_dir is not None:
+                    _write_eml(eml_dir, mine.slug, recipient.email, message)
+            else:
+                # The whole batch went through. PostgreSQL claims by batches: claim the next (SQLite claimed all).
+                if store.outbox.batch is not None and len(due) == store.outbox.batch:
+                    tried.update(d.id for d in due)
+                    due = store.outbox.claim(now, ignore_wait=ignore_wait, skip=tried)
+                    continue
+            break
     _count_waiting(store, now, report)
     return report
 
