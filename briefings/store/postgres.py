@@ -14,9 +14,10 @@ What spans machines lives here too:
   ends at once (its socket closes); a host that vanishes is noticed by TCP
   keepalives within about 25 s (idle 10 s, then 3 probes 5 s apart).
 - ``PgOutbox``: deliveries are claimed with ``SELECT ... FOR UPDATE SKIP
-  LOCKED`` and a lease, so any number of `briefings send` processes send each
-  one once; a sender that dies leaves its claims to expire after
-  ``[state] lease_seconds``, and another sends them.
+  LOCKED``, by a session and with a lease, so any number of `briefings send`
+  processes send each one once. The claims of a sender that died are free as
+  soon as its session is gone (at once for a killed process, ~25 s for a
+  vanished host), and in any case after ``[state] lease_seconds``.
 """
 
 from __future__ import annotations
@@ -129,6 +130,7 @@ MIGRATIONS: list[str] = [
         themes TEXT NOT NULL DEFAULT '[]',
         created TEXT,
         claimed_until TEXT,
+        claimed_by INTEGER,
         UNIQUE (briefing_id, recipient)
     );
     CREATE INDEX deliveries_pending ON deliveries(status) WHERE status = 'pending';
@@ -325,21 +327,24 @@ class PgOutbox(Outbox):
         self.lease = lease
 
     def claim(self, now: datetime, *, ignore_wait: bool = False, skip: Collection[int] = ()) -> list[Delivery]:
-        """Up to ``batch`` due deliveries no other sender holds, claimed until now + lease (rows another
-        transaction is claiming are skipped, not waited for); ``skip``: ids this send tried already."""
+        """Up to ``batch`` due deliveries no other sender holds, claimed until now + lease by this session
+        (rows another transaction is claiming are skipped, not waited for). A claim is free again when its
+        lease is over or its session has ended (the sender died); ``skip``: ids this send tried already."""
         due = "" if ignore_wait else " AND (next_try IS NULL OR next_try <= ?)"
         params: tuple = ((ts(now + self.lease), ts(now)) + (() if ignore_wait else (ts(now),))
                          + (sorted(skip), self.batch))
         rows = self.db.all(
-            "UPDATE deliveries d SET claimed_until = ? FROM briefings b WHERE b.id = d.briefing_id AND d.id IN"
-            " (SELECT id FROM deliveries WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until <= ?)"
+            "UPDATE deliveries d SET claimed_until = ?, claimed_by = pg_backend_pid() FROM briefings b"
+            " WHERE b.id = d.briefing_id AND d.id IN (SELECT id FROM deliveries WHERE status = 'pending'"
+            " AND (claimed_until IS NULL OR claimed_until <= ?"
+            " OR claimed_by NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL))"
             f"{due} AND id <> ALL(?::bigint[]) ORDER BY briefing_id, id LIMIT ? FOR UPDATE SKIP LOCKED)"
             " RETURNING d.*, b.slug",
             params,
         )
         return sorted((_delivery(r) for r in rows), key=lambda d: (d.briefing_id, d.id))
 
-    record_also = ", claimed_until = NULL"  # an outcome recorded ends the claim
+    record_also = ", claimed_until = NULL, claimed_by = NULL"  # an outcome recorded ends the claim
 
 
 class AdvisoryLock:
