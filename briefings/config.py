@@ -88,6 +88,27 @@ class CorpusSettings:
 @dataclass(frozen=True)
 class StateSettings:
     path: Path = _s("state/briefings.sqlite3", "SQLite file that remembers feeds, entries and briefings.")
+    url: str = _s("", "postgresql://user@host:port/database: keep the state in PostgreSQL instead of the SQLite file (needs the postgres extra: pip install 'briefings[postgres]'). Empty: the SQLite file at path.")
+    password_env: str = _s("", "Name of the environment variable that holds the PostgreSQL password; empty: libpq's own (PGPASSWORD, ~/.pgpass).")
+    lease_seconds: float = _s(300.0, "PostgreSQL: how long a `briefings send` holds the deliveries it claimed; those of a sender that died go to another after it.", range=Range(1, 86400))
+
+    @property
+    def postgres(self) -> bool:
+        return bool(self.url)
+
+    @property
+    def exists(self) -> bool:
+        """Whether there is a state to read yet (a PostgreSQL database is taken to exist)."""
+        return bool(self.url) or self.path.exists()
+
+    @property
+    def where(self) -> str:
+        """The state, for a message: the SQLite file, or the PostgreSQL host and database (never a password)."""
+        if not self.url:
+            return str(self.path)
+        from briefings.store.postgres import describe
+
+        return describe(self.url)
 
 
 @dataclass(frozen=True)
@@ -359,6 +380,7 @@ def from_dict(data: dict, cfg_path: Path, text: str = "") -> Config:
     else:
         themes = default_themes()
     recipients = _recipients(data.get("recipients", []), {t.id for t in themes}, fail)
+    _check_state(sections["state"], fail)
     _check_mail(sections["smtp"], sections["email"], recipients, fail)
     webhooks = _webhooks(data.get("webhooks", []), {t.id for t in themes}, root, fail)
     return Config(path=cfg_path, feeds=feeds, themes=themes, recipients=recipients, webhooks=webhooks, **sections)
@@ -387,6 +409,12 @@ def _check_schedule(schedule: "ScheduleSettings", fail) -> None:
             timetable.parse(value)
         except timetable.SpecError as exc:
             fail(str(exc), "schedule", "briefing")
+
+
+def _check_state(state: "StateSettings", fail) -> None:
+    if state.url and not state.url.startswith(("postgresql://", "postgres://")):
+        fail(f"must be a postgresql:// URL, got {state.url!r}", "state", "url",
+             hint='e.g. url = "postgresql://briefings@db.example.org/briefings", or leave it out for the SQLite file')
 
 
 def _check_mail(smtp: "SmtpSettings", email: "EmailSettings", recipients, fail) -> None:

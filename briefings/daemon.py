@@ -18,6 +18,7 @@ stderr or a file.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import threading
@@ -39,6 +40,7 @@ from briefings.signals import StopRequest
 
 log = logging.getLogger("briefings.daemon")
 MAX_RETRY = timedelta(hours=1)
+TAKEOVER_POLL = 1.0  # seconds between two looks, by a daemon standing by on PostgreSQL, at the daemon lock
 
 
 class TimetableJob(schedule.Job):
@@ -78,13 +80,16 @@ class Daemon:
     # -- the loop ---------------------------------------------------------------
 
     def run(self) -> int:
-        instance = daemon_lock(self.config.state.path)
-        instance.acquire(0)  # LockBusy: a second daemon goes no further
+        instance = daemon_lock(self.config.state)
+        if not self.config.state.postgres:
+            instance.acquire(0)  # LockBusy: a second daemon goes no further
         previous = self._install_reload()
         try:
             with StopRequest((signal.SIGTERM, signal.SIGINT), event=self.stopping, on_signal=self._on_stop_signal):
+                if self.config.state.postgres and not self._stand_by(instance):
+                    return 0
                 self._plan()
-                log.info("daemon started (pid %s), state %s, time zone %s", os.getpid(), self.config.state.path,
+                log.info("daemon started (pid %s), state %s, time zone %s", os.getpid(), self.config.state.where,
                          self.config.schedule.timezone)
                 self._log_next()
                 if self.config.schedule.catch_up:
@@ -101,6 +106,23 @@ class Daemon:
         finally:
             self._restore_signals(previous)
             instance.release()
+
+    def _stand_by(self, instance) -> bool:
+        """PostgreSQL: one daemon per database runs the jobs; another waits for its session to end (the
+        process stopped or died, on any host) and takes over within TAKEOVER_POLL seconds of it (about 25 s
+        more when a whole host vanished, the time TCP keepalives take to notice). False: stopped while waiting."""
+        try:
+            instance.acquire(0)
+            return True
+        except LockBusy as exc:
+            log.info("standing by: %s; taking over when it stops", exc.message)
+        try:
+            instance.acquire(math.inf, should_stop=self.should_stop, poll=TAKEOVER_POLL)
+        except LockBusy:
+            log.info("daemon stopped while standing by")
+            return False
+        log.info("taking over: the daemon that held the lock is gone")
+        return True
 
     def stop(self) -> None:
         self.stopping.set()
@@ -132,7 +154,7 @@ class Daemon:
         started = time.monotonic()
         summary, error = "", None
         try:
-            with job_lock(self.config.state.path).held(self.config.schedule.lock_wait, should_stop=self.should_stop):
+            with job_lock(self.config.state).held(self.config.schedule.lock_wait, should_stop=self.should_stop):
                 summary = work()
         except LockBusy as exc:
             error = exc.message
@@ -253,9 +275,9 @@ class Daemon:
         except BriefingsError as exc:
             log.error("SIGHUP: config not reloaded, the previous one stays in force: %s", exc)
             return
-        if fresh.state.path != self.config.state.path:
-            log.error("SIGHUP: config not reloaded: [state] path changed (%s); restart the daemon for that",
-                      fresh.state.path)
+        if fresh.state.where != self.config.state.where:
+            log.error("SIGHUP: config not reloaded: [state] changed (%s); restart the daemon for that",
+                      fresh.state.where)
             return
         self.config = fresh
         self._plan()

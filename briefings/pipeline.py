@@ -63,8 +63,8 @@ def entry_text(entry: Entry) -> str:
 def open_store(config: Config, *, dry_run: bool = False) -> Store:
     """The state file; for a dry run, an in-memory copy of it, so nothing is written."""
     if not dry_run:
-        return Store(config.state.path)
-    return Store.in_memory_copy(config.state.path)
+        return Store.open(config.state)
+    return Store.in_memory_copy(config.state.url or config.state.path, password_env=config.state.password_env)
 
 
 def collect(

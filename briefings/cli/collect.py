@@ -31,7 +31,7 @@ def collect(ctx: click.Context, config_path, as_json: bool) -> None:
     from briefings.lock import job_lock
 
     config = load_config(ctx)
-    with stop_on_signals(ctx) as stop, job_lock(config.state.path).held(config.schedule.lock_wait, should_stop=stop), \
+    with stop_on_signals(ctx) as stop, job_lock(config.state).held(config.schedule.lock_wait, should_stop=stop), \
             feed_progress(len(config.feeds), quiet=as_json) as progress:
         report = collect_once(config, progress=progress, stop=stop)
     if as_json:

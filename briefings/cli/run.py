@@ -70,7 +70,7 @@ def run(ctx: click.Context, config_path, dry_run: bool, as_json: bool) -> None:
     config = load_config(ctx)
     with stop_on_signals(ctx) as stop:
         # A daemon job (or another run) on the same state file: wait for it, up to [schedule] lock_wait.
-        lock = nullcontext() if dry_run else job_lock(config.state.path).held(config.schedule.lock_wait,
+        lock = nullcontext() if dry_run else job_lock(config.state).held(config.schedule.lock_wait,
                                                                              should_stop=stop)
         with lock, feed_progress(len(config.feeds), quiet=as_json) as progress:
             report = run_once(config, dry_run=dry_run, progress=progress, stop=stop)

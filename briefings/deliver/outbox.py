@@ -89,9 +89,10 @@ def _destination(delivery: Delivery) -> Destination:
 
 def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_wait: bool = False,
                  eml_dir=None, stop=None) -> DeliveryReport:
-    """Send every due delivery on its channel; record each outcome as it happens."""
+    """Send every due delivery this sender claims, each on its channel (all of them at once on SQLite; batch by
+    batch, beside any other senders, on PostgreSQL); record each outcome as it happens."""
     report = DeliveryReport()
-    due = store.outbox.due(now, ignore_wait=ignore_wait)
+    due = store.outbox.claim(now, ignore_wait=ignore_wait)
     briefings: dict[int, Briefing] = {}
     variants: dict[tuple[int, tuple[str, ...]], Briefing] = {}
     channels: dict[str, Channel] = {}
@@ -100,56 +101,65 @@ def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_
             report.channels[kind] = []
     halted: set[str] = set()  # channels stopped for this batch: a configuration fault, or unreachable
     try:
-        for index, delivery in enumerate(due):
-            if stop is not None and stop():
-                report.stopped = True
-                break
-            kind = delivery.channel
-            if kind in halted:
-                continue
-            report.channels.setdefault(kind, [])
-            if kind not in channels:
-                if kind not in CHANNELS:
-                    why = f"unknown channel {kind!r} (this briefings knows {', '.join(CHANNELS)})"
-                    store.outbox.record(delivery.id, status="failed", error=why)
-                    report.failed.append({"channel": kind, "recipient": delivery.recipient, "error": why})
+        tried: set[int] = set()
+        while due:
+            for index, delivery in enumerate(due):
+                if stop is not None and stop():
+                    report.stopped = True
+                    break
+                kind = delivery.channel
+                if kind in halted:
                     continue
-                channels[kind] = CHANNELS[kind](config, now=now, eml_dir=eml_dir)
-            channel = channels[kind]
-            dest = _destination(delivery)
-            bid = delivery.briefing_id
-            if bid not in briefings:
-                briefings[bid] = load_briefing(bid)
-            key = (bid, tuple(sorted(dest.themes)))
-            if key not in variants:
-                variants[key] = restrict(briefings[bid], dest.themes)
-            try:
-                message = channel.prepare(variants[key], dest)
-                channel.send(message)
-            except DeliveryError as exc:  # configuration: nothing can be sent on it until fixed; no try counted
-                error = exc.message + (f" ({exc.hint})" if exc.hint else "")
-                report.errors.append({"channel": kind, "error": error})
-                report.error = "; ".join(e["error"] for e in report.errors)
-                for rest in due[index:]:
-                    if rest.channel == kind:
-                        store.outbox.record(rest.id, status="pending", error=error, count_attempt=False)
-                halted.add(kind)
-                continue
-            except TemporaryFailure as exc:
-                if exc.whole_channel:  # the channel, not this destination: one try and one backoff for all due
-                    _back_off(channel, store, [d for d in due[index:] if d.channel == kind], str(exc), now, report)
+                report.channels.setdefault(kind, [])
+                if kind not in channels:
+                    if kind not in CHANNELS:
+                        why = f"unknown channel {kind!r} (this briefings knows {', '.join(CHANNELS)})"
+                        store.outbox.record(delivery.id, status="failed", error=why)
+                        report.failed.append({"channel": kind, "recipient": delivery.recipient, "error": why})
+                        continue
+                    channels[kind] = CHANNELS[kind](config, now=now, eml_dir=eml_dir)
+                channel = channels[kind]
+                dest = _destination(delivery)
+                bid = delivery.briefing_id
+                if bid not in briefings:
+                    briefings[bid] = load_briefing(bid)
+                key = (bid, tuple(sorted(dest.themes)))
+                if key not in variants:
+                    variants[key] = restrict(briefings[bid], dest.themes)
+                try:
+                    message = channel.prepare(variants[key], dest)
+                    channel.send(message)
+                except DeliveryError as exc:  # configuration: nothing can be sent on it until fixed; no try counted
+                    error = exc.message + (f" ({exc.hint})" if exc.hint else "")
+                    report.errors.append({"channel": kind, "error": error})
+                    report.error = "; ".join(e["error"] for e in report.errors)
+                    for rest in due[index:]:
+                        if rest.channel == kind:
+                            store.outbox.record(rest.id, status="pending", error=error, count_attempt=False)
                     halted.add(kind)
                     continue
-                _retry_or_fail(channel, store, delivery, dest, str(exc), exc.retry_after, now, report)
-                continue
-            except PermanentFailure as exc:
-                store.outbox.record(delivery.id, status="failed", error=str(exc))
-                report.failed.append({"channel": kind, "recipient": dest.address, "error": str(exc)})
-                continue
-            store.outbox.record(delivery.id, status="sent", sent_at=now)
-            report.sent.append(dest.address)
-            report.channels[kind].append(dest.address)
-            channel.sent(message)
+                except TemporaryFailure as exc:
+                    if exc.whole_channel:  # the channel, not this destination: one try and one backoff for all due
+                        _back_off(channel, store, [d for d in due[index:] if d.channel == kind], str(exc), now, report)
+                        halted.add(kind)
+                        continue
+                    _retry_or_fail(channel, store, delivery, dest, str(exc), exc.retry_after, now, report)
+                    continue
+                except PermanentFailure as exc:
+                    store.outbox.record(delivery.id, status="failed", error=str(exc))
+                    report.failed.append({"channel": kind, "recipient": dest.address, "error": str(exc)})
+                    continue
+                store.outbox.record(delivery.id, status="sent", sent_at=now)
+                report.sent.append(dest.address)
+                report.channels[kind].append(dest.address)
+                channel.sent(message)
+            else:
+                # The whole batch went through. PostgreSQL claims by batches: claim the next (SQLite claimed all).
+                if store.outbox.batch is not None and len(due) == store.outbox.batch:
+                    tried.update(d.id for d in due if d.id is not None)
+                    due = store.outbox.claim(now, ignore_wait=ignore_wait, skip=tried)
+                    continue
+            break
     finally:
         for channel in channels.values():
             channel.close()
