@@ -1,5 +1,5 @@
 # make run: set up .venv and write a one-off briefing with the shipped config.toml.
-# make test: set up .venv (and Chromium for the browser tests) and run the whole test suite.
+# make test: set up .venv (and Chromium for the browser tests), type-check briefings/ (mypy), run the whole test suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -21,6 +21,7 @@ system-deps:
 	@sh .ci/system-deps
 
 test: setup system-deps
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
 
 bench: setup
