@@ -1,6 +1,6 @@
 # make run: set up .venv and write a one-off briefing with the shipped config.toml.
-# make test: set up .venv (and Chromium and PostgreSQL for the tests) and run the whole test suite;
-# the PostgreSQL tests fail there, rather than skip, when PostgreSQL cannot be found.
+# make test: set up .venv (and Chromium and PostgreSQL for the tests), type-check briefings/ (mypy) and run the
+# whole test suite; the PostgreSQL tests fail there, rather than skip, when PostgreSQL cannot be found.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -22,6 +22,7 @@ system-deps:
 	@sh .ci/system-deps
 
 test: setup system-deps
+	$(BIN)/python -m mypy
 	BRIEFINGS_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest
 
 bench: setup

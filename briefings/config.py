@@ -80,6 +80,14 @@ def _key(f) -> str:
     return f.metadata.get("key", f.name)
 
 
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    raise TypeError(f"setting {f.name} has no default")
+
+
 @dataclass(frozen=True)
 class CorpusSettings:
     path: Path | None = _s("sources", "Folder of .md/.txt/.html documents (the reading list); empty to disable.")
@@ -285,7 +293,7 @@ def settings_reference() -> list[tuple[str, str, Any, str]]:
     rows = []
     for table, cls in [*SECTIONS.items(), ("[webhooks]", Webhook)]:
         for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            default = _default(f)
             help_text = f.metadata.get("help", "")
             if isinstance(default, (int, float)) and not isinstance(default, bool):
                 help_text += f" Range: {_range(f)}."
@@ -553,7 +561,7 @@ def _build(cls: type, raw: dict, table: str, root: Path, fail) -> Any:
             fail(f"unknown key (known: {', '.join(sorted(names))})", table, key)
     values = {}
     for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        default = _default(f)
         value = raw.get(_key(f), default)
         try:
             value = _check_type(value, hints[f.name])

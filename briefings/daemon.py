@@ -145,7 +145,8 @@ class Daemon:
             TimetableJob(timetable.parse(cfg.heartbeat), tz, self.scheduler, "heartbeat").do(self._heartbeat)
 
     def planned(self) -> list[tuple[datetime, str]]:
-        return sorted((job.next_utc, job.name) for job in self.scheduler.jobs if isinstance(job, TimetableJob))
+        return sorted((job.next_utc, job.name) for job in self.scheduler.jobs
+                      if isinstance(job, TimetableJob) and job.next_utc is not None)
 
     def _job(self, name: str, work: Callable[[], str]):
         """Run one job under the job lock; log one line; back off when it keeps failing."""

@@ -18,13 +18,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from briefings.config import Config
 from briefings.deliver.channels import (CHANNELS, Channel, Destination, PermanentFailure, RetryPolicy,
                                         TemporaryFailure)
 from briefings.errors import DeliveryError
 from briefings.clock import backoff
-from briefings.models import Briefing, Delivery
+from briefings.models import Briefing, Delivery, stored_id
+
+if TYPE_CHECKING:
+    from briefings.store import Store
 
 MAX_WAIT = timedelta(days=1)
 
@@ -87,7 +91,7 @@ def _destination(delivery: Delivery) -> Destination:
                        delivery.message_id or "")
 
 
-def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_wait: bool = False,
+def send_pending(config: Config, store: Store, *, now: datetime, load_briefing, ignore_wait: bool = False,
                  eml_dir=None, stop=None) -> DeliveryReport:
     """Send every due delivery this sender claims, each on its channel (all of them at once on SQLite; batch by
     batch, beside any other senders, on PostgreSQL); record each outcome as it happens."""
@@ -114,13 +118,13 @@ def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_
                 if kind not in channels:
                     if kind not in CHANNELS:
                         why = f"unknown channel {kind!r} (this briefings knows {', '.join(CHANNELS)})"
-                        store.outbox.record(delivery.id, status="failed", error=why)
+                        store.outbox.record(stored_id(delivery.id), status="failed", error=why)
                         report.failed.append({"channel": kind, "recipient": delivery.recipient, "error": why})
                         continue
                     channels[kind] = CHANNELS[kind](config, now=now, eml_dir=eml_dir)
                 channel = channels[kind]
                 dest = _destination(delivery)
-                bid = delivery.briefing_id
+                bid = stored_id(delivery.briefing_id)
                 if bid not in briefings:
                     briefings[bid] = load_briefing(bid)
                 key = (bid, tuple(sorted(dest.themes)))
@@ -135,7 +139,7 @@ def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_
                     report.error = "; ".join(e["error"] for e in report.errors)
                     for rest in due[index:]:
                         if rest.channel == kind:
-                            store.outbox.record(rest.id, status="pending", error=error, count_attempt=False)
+                            store.outbox.record(stored_id(rest.id), status="pending", error=error, count_attempt=False)
                     halted.add(kind)
                     continue
                 except TemporaryFailure as exc:
@@ -146,10 +150,10 @@ def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_
                     _retry_or_fail(channel, store, delivery, dest, str(exc), exc.retry_after, now, report)
                     continue
                 except PermanentFailure as exc:
-                    store.outbox.record(delivery.id, status="failed", error=str(exc))
+                    store.outbox.record(stored_id(delivery.id), status="failed", error=str(exc))
                     report.failed.append({"channel": kind, "recipient": dest.address, "error": str(exc)})
                     continue
-                store.outbox.record(delivery.id, status="sent", sent_at=now)
+                store.outbox.record(stored_id(delivery.id), status="sent", sent_at=now)
                 report.sent.append(dest.address)
                 report.channels[kind].append(dest.address)
                 channel.sent(message)
@@ -167,21 +171,21 @@ def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_
     return report
 
 
-def _retry_or_fail(channel: Channel, store, delivery: Delivery, dest: Destination, error: str, asked: float | None,
+def _retry_or_fail(channel: Channel, store: Store, delivery: Delivery, dest: Destination, error: str, asked: float | None,
                    now: datetime, report: DeliveryReport) -> None:
     policy = channel.policy(dest)
     attempts = delivery.attempts + 1
     if attempts < policy.max_attempts:
         next_try = now + retry_wait(policy, attempts, asked)
-        store.outbox.record(delivery.id, status="pending", error=error, next_try=next_try)
+        store.outbox.record(stored_id(delivery.id), status="pending", error=error, next_try=next_try)
         report.retrying.append({"channel": dest.channel, "recipient": dest.address, "error": error, "next_try": next_try})
     else:
         why = f"{error} (after {attempts} tries)"
-        store.outbox.record(delivery.id, status="failed", error=why)
+        store.outbox.record(stored_id(delivery.id), status="failed", error=why)
         report.failed.append({"channel": dest.channel, "recipient": dest.address, "error": why})
 
 
-def _back_off(channel: Channel, store, rest: list[Delivery], error: str, now: datetime, report: DeliveryReport) -> None:
+def _back_off(channel: Channel, store: Store, rest: list[Delivery], error: str, now: datetime, report: DeliveryReport) -> None:
     """The channel cannot be reached: every delivery on it still due counts one try and waits until the same time."""
     policy = channel.policy(_destination(rest[0]))
     next_try = now + retry_wait(policy, min(d.attempts for d in rest) + 1)
@@ -189,17 +193,17 @@ def _back_off(channel: Channel, store, rest: list[Delivery], error: str, now: da
     for delivery in rest:
         attempts = delivery.attempts + 1
         if attempts < policy.max_attempts:
-            store.outbox.record(delivery.id, status="pending", error=error, next_try=next_try)
+            store.outbox.record(stored_id(delivery.id), status="pending", error=error, next_try=next_try)
             waiting += 1
         else:
             why = f"{error} (after {attempts} tries)"
-            store.outbox.record(delivery.id, status="failed", error=why)
+            store.outbox.record(stored_id(delivery.id), status="failed", error=why)
             report.failed.append({"channel": delivery.channel, "recipient": delivery.recipient, "error": why})
     if waiting and report.unreachable is None:
         report.unreachable = {"channel": rest[0].channel, "error": error, "deliveries": waiting, "next_try": next_try}
 
 
-def _count_waiting(store, now: datetime, report: DeliveryReport) -> None:
+def _count_waiting(store: Store, now: datetime, report: DeliveryReport) -> None:
     """How many deliveries are still waiting out a backoff after this send, and the earliest retry."""
     later = [d.next_try for d in store.outbox.list(("pending",)) if d.next_try and d.next_try > now]
     report.waiting, report.next_try = len(later), min(later, default=None)

@@ -99,7 +99,7 @@ def dt(value: str | None) -> datetime | None:
 class Database:
     """One connection to the state, opened by its dialect, and its transactions."""
 
-    def __init__(self, path: Path, dialect: "Dialect"):
+    def __init__(self, path: str | Path, dialect: "Dialect"):
         self.path = path
         self.dialect = dialect
         self.connection = dialect.open(path)

@@ -27,7 +27,7 @@ class Dialect(Protocol):
     max_in_list: int  # values one IN (...) list takes
     migrations: list[str]  # migrations[i] takes the schema from version i to i + 1
 
-    def open(self, target: Path) -> Any: ...
+    def open(self, target: str | Path) -> Any: ...
     def version(self, connection: Any) -> int: ...
     def set_version(self, connection: Any, version: int) -> None: ...
     def copy(self, source: Path, connection: Any) -> None: ...
@@ -41,7 +41,7 @@ class SQLite:
     max_in_list = 400  # well under SQLite's limit on bound parameters
     migrations = MIGRATIONS
 
-    def open(self, target: Path) -> _db.Connection:
+    def open(self, target: str | Path) -> _db.Connection:
         # Autocommit (isolation_level None): transactions are begun and ended by Database.transaction.
         connection = _db.connect(target, timeout=30, isolation_level=None)
         try:
