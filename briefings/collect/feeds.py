@@ -79,6 +79,9 @@ def fetch_all(
             with lock:
                 sem = host_limits[urlsplit(url).hostname or ""]
             with sem:
+                if stop is not None and stop():  # asked while this feed waited for its host's turn
+                    done.put(FeedResult(name=feed.name, url=feed.url, status="skipped", error="not fetched: stopping"))
+                    return
                 result, parse_args = fetch_one(client, feed.name, url, settings, state=state, now=now)
             if parse_args is None:
                 done.put(result)
