@@ -717,3 +717,15 @@ def test_a_stop_request_starts_no_feed_that_waits_for_its_hosts_turn(feed_server
     assert len(fetched) == 1, [(r.name, r.status) for r in results]
     assert len(feed_server.log) == 1
     assert all(r.error == "not fetched: stopping" for r in results if r.status != "ok")
+
+
+
+def test_a_url_httpx_refuses_is_one_reason_not_an_internal_error():
+    """httpx.InvalidURL is not an httpx.HTTPError: a URL that got past the config (#13)."""
+    from briefings.collect.feeds import fetch_all
+    from briefings.config import FeedConfig, FetchSettings
+
+    feeds = [FeedConfig("odd", "http://\u2603.example/feed")]
+    (result,) = [r for batch in fetch_all(feeds, FetchSettings(workers=1)) for r in batch]
+    assert result.status == "failed"
+    assert result.error.startswith("invalid URL") and "internal error" not in result.error, result.error

@@ -478,6 +478,8 @@ def fetch_one(
         result.error = f"timed out after {settings.timeout:g} s: raise [fetch] timeout or check the URL"
     except httpx.ConnectError as exc:
         result.error = _connect_reason(url, exc)
+    except httpx.InvalidURL as exc:  # not an HTTPError; a redirect's Location can be one
+        result.error = f"invalid URL ({exc}): check the URL"
     except (httpx.HTTPError, OSError, ValueError) as exc:
         result.error = f"{type(exc).__name__}: {exc or 'connection failed'}: check the URL or try again later"
     else:
