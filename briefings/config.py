@@ -620,14 +620,19 @@ def feed_url_problem(url: str) -> str | None:
         return None
     if _ASCII_HOST.fullmatch(host):
         return None
+    if not host.isascii():
+        # The fetcher (httpx) encodes a non-ASCII host with IDNA 2008 (the idna package), which
+        # refuses what Python's IDNA 2003 codec lets through (symbols such as ☃): check it the same way.
+        import idna
+
+        try:
+            host = idna.encode(host).decode("ascii")
+        except (idna.IDNAError, UnicodeError, ValueError):
+            return f"{shown}: {parts.hostname!r} is not a valid host name (no international domain name may hold these characters)"
     labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
     for label in labels:
-        try:
-            ascii_label = label if label.isascii() else label.encode("idna").decode("ascii")
-        except UnicodeError:
-            ascii_label = ""
-        if not _HOST_LABEL.match(ascii_label):
-            return f"{shown}: {host!r} is not a valid host name"
+        if not _HOST_LABEL.match(label):
+            return f"{shown}: {parts.hostname!r} is not a valid host name"
     return None
 
 

@@ -214,9 +214,10 @@ import multiprocessing, os, sys, time
 from briefings.lock import job_lock
 lock = job_lock(sys.argv[1])
 lock.acquire(0)
-child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,))
-child.start()
-print(child.pid, flush=True)
+def child():  # runs after the fork's hooks: its line says the child is past them
+    print(os.getpid(), flush=True)
+    time.sleep(60)
+multiprocessing.get_context("fork").Process(target=child).start()
 os._exit(0)  # dies holding the lock, as after a SIGKILL: nothing is released
 """
 

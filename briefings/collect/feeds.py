@@ -82,6 +82,9 @@ def fetch_all(
             with lock:
                 sem = host_limits[urlsplit(url).hostname or ""]
             with sem:
+                if stop is not None and stop():  # asked while this feed waited for its host's turn
+                    done.put(FeedResult(name=feed.name, url=feed.url, status="skipped", error="not fetched: stopping"))
+                    return
                 result, parse_args = fetch_one(client, feed.name, url, settings, state=state, now=now)
             if parse_args is None:
                 done.put(result)
@@ -478,6 +481,8 @@ def fetch_one(
         result.error = f"timed out after {settings.timeout:g} s: raise [fetch] timeout or check the URL"
     except httpx.ConnectError as exc:
         result.error = _connect_reason(url, exc)
+    except httpx.InvalidURL as exc:  # not an HTTPError; a redirect's Location can be one
+        result.error = f"invalid URL ({exc}): check the URL"
     except (httpx.HTTPError, OSError, ValueError) as exc:
         result.error = f"{type(exc).__name__}: {exc or 'connection failed'}: check the URL or try again later"
     else:
