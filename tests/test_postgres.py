@@ -327,3 +327,76 @@ def test_a_database_of_schema_1_with_twins_migrates_keeping_every_row_and_the_fi
     assert joined == "a"
     with psycopg.connect(pg_url) as conn, pytest.raises(psycopg.errors.UniqueViolation):
         conn.execute("UPDATE entries SET fingerprint = 'f1' WHERE key = 'b'")
+
+
+# -- the daemon's lock session lost, and a takeover's catch-up -----------------------------------------------
+
+LOCK_LOSS_BOUND = 5  # seconds from the lock session's end to the daemon's noticing it, between jobs (it looks every 1 s)
+
+
+def test_a_daemon_whose_lock_session_ends_runs_no_job_until_it_holds_the_lock_again(tmp_path, feed_server, on_postgres):
+    from briefings.store.postgres import DAEMON_LOCK, LOCK_SPACE
+
+    url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
+    cfg = write_config(tmp_path, [("norms", url)], corpus=None, extra=schedule_table(collect="every 2 seconds"))
+    daemon = DaemonProcess(cfg, tmp_path)
+    try:
+        daemon.wait_for("job collect done", timeout=60)
+        with psycopg.connect(on_postgres, autocommit=True) as conn:
+            (pid,) = conn.execute("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s"
+                                  " AND objid = %s AND granted", (LOCK_SPACE, DAEMON_LOCK)).fetchone()
+            assert conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+            ended = time.monotonic()
+            # This session takes the lock the moment it is free, before the daemon can take it back.
+            while not conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_SPACE, DAEMON_LOCK)).fetchone()[0]:
+                assert time.monotonic() - ended < 5, "the terminated session's lock stayed taken"
+                time.sleep(0.01)
+            text = daemon.wait_for("lost the daemon lock: its session on PostgreSQL at ", timeout=30)
+            noticed = time.monotonic() - ended
+            daemon.wait_for("standing by: another briefings daemon runs on this state")
+            done_then = daemon.text().count("job collect done")
+            time.sleep(5)  # two collect jobs were due meanwhile
+            done_while_lost = daemon.text().count("job collect done") - done_then
+            conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_SPACE, DAEMON_LOCK))
+        daemon.wait_for("holds the daemon lock again: jobs run", timeout=10)
+        daemon.wait_for("job collect done", timeout=20, count=done_then + 1)
+        assert daemon.stop()[0] == 0
+    finally:
+        daemon.kill()
+    assert noticed < LOCK_LOSS_BOUND, text
+    assert done_while_lost == 0
+
+
+def test_a_standby_taking_over_mid_send_sends_what_is_owed_and_makes_no_second_briefing(
+        tmp_path, feed_server, smtp_sink, on_postgres):
+    sink = smtp_sink()
+    url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
+    due = datetime.now(timezone.utc) - timedelta(minutes=2)
+    people = [{"email": "ana@example.org"}, {"email": "ben@example.org"}, {"email": "carol@example.org"}]
+    extra = mail_config(sink.port, people) + schedule_table(briefing=f'["daily {due:%H:%M}"]', catch_up="true")
+    cfg = write_config(tmp_path, [("norms", url)], corpus=None, extra=extra)
+    from conftest import state_store
+
+    with state_store(tmp_path) as store:  # yesterday's briefing run was done: today's is the one owed
+        store.meta.set_time("last_briefing_run", due - timedelta(days=1))
+    sink.hang_rcpt = "ben@example.org"  # the first daemon's catch-up hangs mid-send
+    first = DaemonProcess(cfg, tmp_path, "first")
+    second = None
+    try:
+        assert sink.hang_reached.wait(60), first.text()
+        second = DaemonProcess(cfg, tmp_path, "second")
+        second.wait_for("standing by: another briefings daemon runs on this state")
+        feed_server.add("/norms.rss", fixture_feed("news.atom"))  # new entries came out since
+        first.proc.kill()
+        first.proc.wait(10)
+        sink.hang_rcpt = None
+        second.wait_for("taking over", timeout=TAKEOVER_BOUND)
+        second.wait_for(r"job (briefing|outbox) done", timeout=60)
+        assert second.stop()[0] == 0
+    finally:
+        first.kill()
+        if second is not None:
+            second.kill()
+    assert db_rows(tmp_path, "SELECT COUNT(*) FROM briefings") == [(1,)]
+    assert sink.copies() == {"ana@example.org": 1, "ben@example.org": 1, "carol@example.org": 1}
+    assert db_rows(tmp_path, "SELECT status, COUNT(*) FROM deliveries GROUP BY status") == [("sent", 3)]

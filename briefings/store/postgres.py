@@ -439,6 +439,20 @@ class AdvisoryLock:
         self.fd = connection.fileno()
         _held.add(self.fd)  # a forked child closes its copy of the socket, never ending the session
 
+    def lost(self) -> str | None:
+        """Why this process no longer holds the lock (its session ended: a server restart, a terminated
+        backend, a broken connection), or None while it does."""
+        if self.connection is None:
+            return "it was not taken"
+        try:
+            held = self.connection.execute(
+                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+                " AND classid = %s AND objid = %s AND objsubid = 2 AND granted", (LOCK_SPACE, self.which)).fetchone()[0]
+        except _driver().Error as exc:
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return f"its session on {describe(self.url)} ended ({text})"
+        return None if held else f"its session on {describe(self.url)} no longer holds it"
+
     def release(self) -> None:
         from briefings.lock import _held
 
