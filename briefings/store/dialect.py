@@ -25,6 +25,7 @@ class Dialect(Protocol):
     name: str
     begin: str  # the statement that starts a write transaction
     max_in_list: int  # values one IN (...) list takes
+    max_params: int  # bound parameters one statement takes (a multi-row INSERT)
     migrations: list[str]  # migrations[i] takes the schema from version i to i + 1
 
     def open(self, target: str | Path) -> Any: ...
@@ -39,6 +40,7 @@ class SQLite:
     name = "sqlite"
     begin = "BEGIN IMMEDIATE"  # take the write lock at once, not at the first write
     max_in_list = 400  # well under SQLite's limit on bound parameters
+    max_params = 999  # bound parameters one statement takes (SQLite's smallest limit)
     migrations = MIGRATIONS
 
     def open(self, target: str | Path) -> _db.Connection:

@@ -40,6 +40,7 @@ MIGRATE_LOCK, DAEMON_LOCK, JOB_LOCK = 1, 2, 3
 # Keepalives for the lock sessions: the server ends the session of a host that vanished within ~25 s.
 KEEPALIVES = "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3"
 CLAIM_BATCH = 20  # deliveries one sender claims at a time
+INSERT_TRIES = 5  # a batch of entries deadlocked with another collector's is inserted again up to this often
 
 MIGRATIONS: list[str] = [
     # 0 -> 1: the first schema (SQLite's version 4, with the outbox's claims).
@@ -136,6 +137,19 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX deliveries_pending ON deliveries(status) WHERE status = 'pending';
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    # 1 -> 2: a story is stored once by constraint, not by a lookup, so two collectors racing store it once:
+    # canonical link and fingerprint unique where set. Twins already stored keep their rows; the first
+    # (lowest id) keeps the link or fingerprint they share, the later ones give it up.
+    """
+    UPDATE entries SET canonical_link = NULL WHERE canonical_link IS NOT NULL AND id NOT IN
+        (SELECT MIN(id) FROM entries WHERE canonical_link IS NOT NULL GROUP BY canonical_link);
+    UPDATE entries SET fingerprint = NULL WHERE fingerprint IS NOT NULL AND id NOT IN
+        (SELECT MIN(id) FROM entries WHERE fingerprint IS NOT NULL GROUP BY fingerprint);
+    DROP INDEX entries_canonical;
+    DROP INDEX entries_fingerprint;
+    CREATE UNIQUE INDEX entries_canonical ON entries(canonical_link) WHERE canonical_link IS NOT NULL;
+    CREATE UNIQUE INDEX entries_fingerprint ON entries(fingerprint) WHERE fingerprint IS NOT NULL;
     """,
 ]
 
@@ -241,6 +255,8 @@ class PgConnection:
         psycopg = _driver()
         try:
             return run()
+        except psycopg.errors.DeadlockDetected:  # the caller's to retry, not a lost server
+            raise
         except psycopg.OperationalError as exc:
             raise _fault(exc, self.url) from None
 
@@ -269,6 +285,7 @@ class Postgres:
     name = "postgresql"
     begin = "BEGIN"
     max_in_list = 1000
+    max_params = 30000  # of the 65,535 the protocol allows
     migrations = MIGRATIONS
 
     def __init__(self, password_env: str = ""):
@@ -307,6 +324,26 @@ class Postgres:
                     db.execute(statement)
             if version != latest:
                 self.set_version(db.connection, latest)
+
+    def insert_new(self, db, statement: str, params: list) -> list:
+        """A multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING, in a savepoint: two collectors inserting
+        the same stories in other orders can deadlock on the unique indexes; the one PostgreSQL picks is
+        rolled back to the savepoint and inserts again (now refused what the other stored)."""
+        from psycopg.errors import DeadlockDetected
+
+        for attempt in range(1, INSERT_TRIES + 1):
+            db.execute("SAVEPOINT briefings_insert")
+            try:
+                rows = db.all(statement, params)
+            except DeadlockDetected:
+                db.execute("ROLLBACK TO SAVEPOINT briefings_insert")
+                if attempt == INSERT_TRIES:
+                    raise StoreError(f"{describe(db.path)}: entries could not be stored: deadlocked with another"
+                                     f" collector {INSERT_TRIES} times", "run the collect again") from None
+                continue
+            db.execute("RELEASE SAVEPOINT briefings_insert")
+            return rows
+        return []
 
     def after_copy(self, db) -> None:
         """After rows came in with their ids (`briefings state copy`): new ids continue after them."""
@@ -401,6 +438,20 @@ class AdvisoryLock:
         self.connection, self.owner = connection, os.getpid()
         self.fd = connection.fileno()
         _held.add(self.fd)  # a forked child closes its copy of the socket, never ending the session
+
+    def lost(self) -> str | None:
+        """Why this process no longer holds the lock (its session ended: a server restart, a terminated
+        backend, a broken connection), or None while it does."""
+        if self.connection is None:
+            return "it was not taken"
+        try:
+            held = self.connection.execute(
+                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+                " AND classid = %s AND objid = %s AND objsubid = 2 AND granted", (LOCK_SPACE, self.which)).fetchone()[0]
+        except _driver().Error as exc:
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return f"its session on {describe(self.url)} ended ({text})"
+        return None if held else f"its session on {describe(self.url)} no longer holds it"
 
     def release(self) -> None:
         from briefings.lock import _held
