@@ -7,7 +7,7 @@ import unicodedata
 from datetime import datetime
 
 from briefings.config import Config
-from briefings.models import Briefing, BriefingItem, Classification, Entry, ReadingItem, Section
+from briefings.models import Briefing, BriefingItem, Classification, Entry, ReadingItem, Section, stored_id
 from briefings.text import excerpt, html_to_text
 
 OTHER = Section(theme_id=None, name="Other", description="Entries that match no norms theme.", items=[])
@@ -42,7 +42,7 @@ def compose(
     left_out: list[int] = []
     for entry, classification in pending:
         if classification.theme is None and not settings.include_off_topic:
-            left_out.append(entry.id)
+            left_out.append(stored_id(entry.id))
             continue
         item = BriefingItem(
             entry=entry,

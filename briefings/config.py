@@ -80,6 +80,14 @@ def _key(f) -> str:
     return f.metadata.get("key", f.name)
 
 
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    raise TypeError(f"setting {f.name} has no default")
+
+
 @dataclass(frozen=True)
 class CorpusSettings:
     path: Path | None = _s("sources", "Folder of .md/.txt/.html documents (the reading list); empty to disable.")
@@ -88,6 +96,27 @@ class CorpusSettings:
 @dataclass(frozen=True)
 class StateSettings:
     path: Path = _s("state/briefings.sqlite3", "SQLite file that remembers feeds, entries and briefings.")
+    url: str = _s("", "postgresql://user@host:port/database: keep the state in PostgreSQL instead of the SQLite file (needs the postgres extra: pip install 'briefings[postgres]'). Empty: the SQLite file at path.")
+    password_env: str = _s("", "Name of the environment variable that holds the PostgreSQL password; empty: libpq's own (PGPASSWORD, ~/.pgpass).")
+    lease_seconds: float = _s(300.0, "PostgreSQL: how long a `briefings send` holds the deliveries it claimed; those of a sender that died go to another after it.", range=Range(1, 86400))
+
+    @property
+    def postgres(self) -> bool:
+        return bool(self.url)
+
+    @property
+    def exists(self) -> bool:
+        """Whether there is a state to read yet (a PostgreSQL database is taken to exist)."""
+        return bool(self.url) or self.path.exists()
+
+    @property
+    def where(self) -> str:
+        """The state, for a message: the SQLite file, or the PostgreSQL host and database (never a password)."""
+        if not self.url:
+            return str(self.path)
+        from briefings.store.postgres import describe
+
+        return describe(self.url)
 
 
 @dataclass(frozen=True)
@@ -274,7 +303,7 @@ def settings_reference() -> list[tuple[str, str, Any, str]]:
     rows = []
     for table, cls in [*SECTIONS.items(), ("[webhooks]", Webhook)]:
         for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            default = _default(f)
             help_text = f.metadata.get("help", "")
             if isinstance(default, (int, float)) and not isinstance(default, bool):
                 help_text += f" Range: {_range(f)}."
@@ -370,6 +399,7 @@ def from_dict(data: dict, cfg_path: Path, text: str = "") -> Config:
     else:
         themes = default_themes()
     recipients = _recipients(data.get("recipients", []), {t.id for t in themes}, fail)
+    _check_state(sections["state"], fail)
     _check_mail(sections["smtp"], sections["email"], recipients, fail)
     webhooks = _webhooks(data.get("webhooks", []), {t.id for t in themes}, root, fail)
     return Config(path=cfg_path, feeds=feeds, themes=themes, recipients=recipients, webhooks=webhooks, **sections)
@@ -398,6 +428,12 @@ def _check_schedule(schedule: "ScheduleSettings", fail) -> None:
             timetable.parse(value)
         except timetable.SpecError as exc:
             fail(str(exc), "schedule", "briefing")
+
+
+def _check_state(state: "StateSettings", fail) -> None:
+    if state.url and not state.url.startswith(("postgresql://", "postgres://")):
+        fail(f"must be a postgresql:// URL, got {state.url!r}", "state", "url",
+             hint='e.g. url = "postgresql://briefings@db.example.org/briefings", or leave it out for the SQLite file')
 
 
 def _check_mail(smtp: "SmtpSettings", email: "EmailSettings", recipients, fail) -> None:
@@ -536,7 +572,7 @@ def _build(cls: type, raw: dict, table: str, root: Path, fail) -> Any:
             fail(f"unknown key (known: {', '.join(sorted(names))})", table, key)
     values = {}
     for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        default = _default(f)
         value = raw.get(_key(f), default)
         try:
             value = _check_type(value, hints[f.name])
@@ -595,14 +631,19 @@ def feed_url_problem(url: str) -> str | None:
         return None
     if _ASCII_HOST.fullmatch(host):
         return None
+    if not host.isascii():
+        # The fetcher (httpx) encodes a non-ASCII host with IDNA 2008 (the idna package), which
+        # refuses what Python's IDNA 2003 codec lets through (symbols such as ☃): check it the same way.
+        import idna
+
+        try:
+            host = idna.encode(host).decode("ascii")
+        except (idna.IDNAError, UnicodeError, ValueError):
+            return f"{shown}: {parts.hostname!r} is not a valid host name (no international domain name may hold these characters)"
     labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
     for label in labels:
-        try:
-            ascii_label = label if label.isascii() else label.encode("idna").decode("ascii")
-        except UnicodeError:
-            ascii_label = ""
-        if not _HOST_LABEL.match(ascii_label):
-            return f"{shown}: {host!r} is not a valid host name"
+        if not _HOST_LABEL.match(label):
+            return f"{shown}: {parts.hostname!r} is not a valid host name"
     return None
 
 

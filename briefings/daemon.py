@@ -18,6 +18,7 @@ stderr or a file.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import threading
@@ -39,6 +40,8 @@ from briefings.signals import StopRequest
 
 log = logging.getLogger("briefings.daemon")
 MAX_RETRY = timedelta(hours=1)
+TAKEOVER_POLL = 1.0  # seconds between two looks, by a daemon standing by on PostgreSQL, at the daemon lock
+LOCK_CHECK = 1.0  # seconds between two looks, between jobs, at whether the daemon still holds its PostgreSQL lock
 
 
 class TimetableJob(schedule.Job):
@@ -78,20 +81,28 @@ class Daemon:
     # -- the loop ---------------------------------------------------------------
 
     def run(self) -> int:
-        instance = daemon_lock(self.config.state.path)
-        instance.acquire(0)  # LockBusy: a second daemon goes no further
+        instance = daemon_lock(self.config.state)
+        if not self.config.state.postgres:
+            instance.acquire(0)  # LockBusy: a second daemon goes no further
         previous = self._install_reload()
         try:
             with StopRequest((signal.SIGTERM, signal.SIGINT), event=self.stopping, on_signal=self._on_stop_signal):
+                if self.config.state.postgres and not self._stand_by(instance):
+                    return 0
                 self._plan()
-                log.info("daemon started (pid %s), state %s, time zone %s", os.getpid(), self.config.state.path,
+                log.info("daemon started (pid %s), state %s, time zone %s", os.getpid(), self.config.state.where,
                          self.config.schedule.timezone)
                 self._log_next()
                 if self.config.schedule.catch_up:
                     self._catch_up()
+                checked = time.monotonic()
                 while not self.stopping.is_set():
                     if self.reload_requested:
                         self._reload()
+                    if self.config.state.postgres and time.monotonic() - checked >= LOCK_CHECK:
+                        checked = time.monotonic()
+                        if not self._still_holds(instance):
+                            break
                     self.scheduler.run_pending()
                     idle = self.scheduler.idle_seconds
                     wait = self.tick if idle is None else max(0.0, min(self.tick, idle))
@@ -101,6 +112,49 @@ class Daemon:
         finally:
             self._restore_signals(previous)
             instance.release()
+
+    def _stand_by(self, instance) -> bool:
+        """PostgreSQL: one daemon per database runs the jobs; another waits for its session to end (the
+        process stopped or died, on any host) and takes over within TAKEOVER_POLL seconds of it (about 25 s
+        more when a whole host vanished, the time TCP keepalives take to notice). False: stopped while waiting."""
+        try:
+            instance.acquire(0)
+            return True
+        except LockBusy as exc:
+            log.info("standing by: %s; taking over when it stops", exc.message)
+        try:
+            instance.acquire(math.inf, should_stop=self.should_stop, poll=TAKEOVER_POLL)
+        except LockBusy:
+            log.info("daemon stopped while standing by")
+            return False
+        log.info("taking over: the daemon that held the lock is gone")
+        return True
+
+    def _still_holds(self, instance) -> bool:
+        """PostgreSQL, between jobs: whether the daemon lock's session is still there and holds it. When it is
+        gone (the server restarted, the session was ended), no job runs until the lock is taken again, as a
+        standby takes it; then the catch-up runs as at a takeover. False: stopped while waiting for it."""
+        lost = instance.lost()
+        if lost is None:
+            return True
+        log.warning("lost the daemon lock: %s; no job runs until it is taken again", lost)
+        instance.release()
+        reported = False
+        while not self.stopping.is_set():
+            try:
+                if not self._stand_by(instance):
+                    return False
+            except BriefingsError as exc:  # the server is not back yet
+                if not reported:
+                    log.warning("daemon lock: %s; trying again every %.0f s", exc, TAKEOVER_POLL)
+                    reported = True
+                self.stopping.wait(TAKEOVER_POLL)
+                continue
+            log.info("holds the daemon lock again: jobs run")
+            if self.config.schedule.catch_up:
+                self._catch_up()
+            return True
+        return False
 
     def stop(self) -> None:
         self.stopping.set()
@@ -123,7 +177,8 @@ class Daemon:
             TimetableJob(timetable.parse(cfg.heartbeat), tz, self.scheduler, "heartbeat").do(self._heartbeat)
 
     def planned(self) -> list[tuple[datetime, str]]:
-        return sorted((job.next_utc, job.name) for job in self.scheduler.jobs if isinstance(job, TimetableJob))
+        return sorted((job.next_utc, job.name) for job in self.scheduler.jobs
+                      if isinstance(job, TimetableJob) and job.next_utc is not None)
 
     def _job(self, name: str, work: Callable[[], str]):
         """Run one job under the job lock; log one line; back off when it keeps failing."""
@@ -132,7 +187,7 @@ class Daemon:
         started = time.monotonic()
         summary, error = "", None
         try:
-            with job_lock(self.config.state.path).held(self.config.schedule.lock_wait, should_stop=self.should_stop):
+            with job_lock(self.config.state).held(self.config.schedule.lock_wait, should_stop=self.should_stop):
                 summary = work()
         except LockBusy as exc:
             error = exc.message
@@ -220,11 +275,25 @@ class Daemon:
     # -- catch-up ---------------------------------------------------------------
 
     def _catch_up(self) -> None:
+        """At start and at a takeover: the briefing missed, else what the last one still owes (a daemon that
+        died mid-send stored its briefing and outbox first: the briefing is not made again, its outbox is sent)."""
         due = catch_up_due(self.config, utcnow())
-        if due is None:
-            return
-        log.info("catch-up: %s", due)
-        self._job("briefing", self._briefing)
+        if due is not None:
+            log.info("catch-up: %s", due)
+            self._job("briefing", self._briefing)
+        elif self.config.delivery_enabled and owed_deliveries(self.config):
+            log.info("catch-up: the outbox holds deliveries not sent yet")
+            self._job("outbox", self._send_owed)
+
+    def _send_owed(self) -> str:
+        from briefings.pipeline import open_store, send_outbox
+
+        store = open_store(self.config)
+        try:
+            delivery = send_outbox(self.config, store, stop=self.should_stop)
+        finally:
+            store.close()
+        return _delivery_text(delivery.as_dict())
 
     # -- signals and reload -----------------------------------------------------
 
@@ -253,9 +322,9 @@ class Daemon:
         except BriefingsError as exc:
             log.error("SIGHUP: config not reloaded, the previous one stays in force: %s", exc)
             return
-        if fresh.state.path != self.config.state.path:
-            log.error("SIGHUP: config not reloaded: [state] path changed (%s); restart the daemon for that",
-                      fresh.state.path)
+        if fresh.state.where != self.config.state.where:
+            log.error("SIGHUP: config not reloaded: [state] changed (%s); restart the daemon for that",
+                      fresh.state.where)
             return
         self.config = fresh
         self._plan()
@@ -263,15 +332,30 @@ class Daemon:
         self._log_next()
 
 
+def owed_deliveries(config: Config) -> int:
+    """How many deliveries of the outbox are pending and due now."""
+    from briefings.pipeline import open_store
+
+    store = open_store(config)
+    try:
+        return len(store.outbox.due(utcnow()))
+    finally:
+        store.close()
+
+
 def catch_up_due(config: Config, now: datetime) -> str | None:
-    """Why a briefing is owed at start (the reason, for the log), or None when none is."""
+    """Why a briefing is owed at start (the reason, for the log), or None when none is. A briefing stored by a
+    run that did not finish (killed mid-send) counts as made: its outbox is what is owed, not another briefing."""
     from briefings.pipeline import open_store
 
     store = open_store(config)
     try:
         last = store.meta.last_briefing_time()
+        newest = store.briefings.last()
     finally:
         store.close()
+    if newest is not None and (last is None or newest.created > last):
+        last = newest.created
     tz = timetable.zone(config.schedule.timezone)
     if last is None:
         return "no briefing has been made yet"

@@ -49,11 +49,16 @@ _FAULTS = {
     "io": ("could not be read or written",
            "check that the disk of {folder} has free space and is writable, and run again"),
     "busy": ("is locked by another process", "wait for it to finish, or stop it, and run again"),
+    "file-in-the-way": ("cannot be written: a file stands where a folder on its path should be",
+                        "move that file aside, or set the path in config.toml to a folder, and run again"),
+    "folder-in-the-way": ("cannot be written: it is a folder",
+                          "move the folder aside, or set the path in config.toml to a file, and run again"),
 }
 _SQLITE_KINDS = {26: "garbage", 11: "damaged", 8: "read-only", 3: "read-only", 13: "full", 14: "cannot-open",
                  10: "io", 5: "busy", 6: "busy"}  # primary SQLite result codes
 _ERRNO_KINDS = {"EROFS": "read-only", "EACCES": "read-only", "EPERM": "read-only", "ENOSPC": "full",
-                "EDQUOT": "full", "EFBIG": "full", "EIO": "io", "ENOENT": "cannot-open", "ENOTDIR": "cannot-open"}
+                "EDQUOT": "full", "EFBIG": "full", "EIO": "io", "ENOENT": "cannot-open", "ENOTDIR": "file-in-the-way",
+                "EEXIST": "file-in-the-way", "EISDIR": "folder-in-the-way"}
 
 
 def storage_fault(exc: BaseException, path, what: str, kind: type[BriefingsError] = StoreError) -> BriefingsError | None:
@@ -72,6 +77,8 @@ def storage_fault(exc: BaseException, path, what: str, kind: type[BriefingsError
     elif isinstance(exc, OSError):
         fault = _ERRNO_KINDS.get(errno.errorcode.get(exc.errno or 0, ""))
         detail = exc.strerror or str(exc)
+        if fault == "file-in-the-way" and exc.filename is not None and str(exc.filename) != str(path):
+            detail = f"{detail}: {exc.filename}"  # the file in the way
     else:
         return None
     if fault is None:

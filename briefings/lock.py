@@ -1,5 +1,8 @@
 """Locks beside the state file, so two processes never work one store at once.
 
+(On PostgreSQL, ``job_lock`` and ``daemon_lock`` are session advisory locks
+instead: briefings/store/postgres.py, ``AdvisoryLock``.)
+
 Two locks, both ``flock`` on a file next to the SQLite file (released by the
 kernel when the process dies, however it dies):
 
@@ -130,9 +133,20 @@ class FileLock:
             self.release()
 
 
-def job_lock(state_path: Path) -> FileLock:
-    return FileLock(Path(f"{state_path}.lock"), "a job is running on this state file")
+def job_lock(state) -> FileLock:
+    """The job lock of a state: a StateSettings (PostgreSQL: a session advisory lock) or an SQLite file's path."""
+    if getattr(state, "url", ""):
+        from briefings.store.postgres import JOB_LOCK, AdvisoryLock
+
+        return AdvisoryLock(state.url, state.password_env, JOB_LOCK, "a job is running on this state")  # type: ignore[return-value]
+    return FileLock(Path(f"{getattr(state, 'path', state)}.lock"), "a job is running on this state file")
 
 
-def daemon_lock(state_path: Path) -> FileLock:
-    return FileLock(Path(f"{state_path}.daemon.lock"), "another briefings daemon runs on this state file")
+def daemon_lock(state) -> FileLock:
+    """The daemon lock of a state: a StateSettings (PostgreSQL: a session advisory lock) or an SQLite file's path."""
+    if getattr(state, "url", ""):
+        from briefings.store.postgres import DAEMON_LOCK, AdvisoryLock
+
+        return AdvisoryLock(state.url, state.password_env, DAEMON_LOCK,  # type: ignore[return-value]
+                            "another briefings daemon runs on this state")
+    return FileLock(Path(f"{getattr(state, 'path', state)}.daemon.lock"), "another briefings daemon runs on this state file")

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypedDict
 
 # The outcome of fetching a feed (FeedResult.status; FeedState.status keeps the last one).
 FeedStatus = Literal["ok", "not-modified", "failed", "gone", "skipped"]
+FETCHED: tuple[FeedStatus, ...] = ("ok", "not-modified")  # the feed answered: its validators are kept
+FAILED: tuple[FeedStatus, ...] = ("failed", "gone")  # a problem the run reports
+
+
+def stored_id(value: int | None) -> int:
+    """An id the store fills in (Entry.id, Delivery.id, Delivery.briefing_id), of an object read from it."""
+    if value is None:
+        raise ValueError("no id: this was not read from the store")
+    return value
 # Where one delivery of the outbox stands.
 DeliveryStatus = Literal["pending", "sent", "failed", "skipped"]
 
@@ -83,6 +92,26 @@ class FeedResult:
     item_hashes: bytes | None = None  # digests of the items fetched (stored with the entries, for the next fetch)
     skipped: int = 0  # items not parsed again: unchanged since the previous fetch
     discovered_from: str | None = None  # the web page `feeds add` was given, when it found this feed there
+
+
+class FeedLine(TypedDict):
+    """What the collect stage says of one feed: the fields its problem line reads."""
+
+    name: str
+    status: FeedStatus
+    error: str | None
+    warning: str | None
+    moved_to: str | None  # the URL a permanent redirect moved it to
+
+
+class FeedReport(FeedLine):
+    """One feed in RunReport.feeds (the --json output of run and collect)."""
+
+    url: str
+    new: int
+    entries: int
+    unchanged_items: int
+    seconds: float
 
 
 @dataclass

@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 from briefings.collect.corpus import load_corpus
 from briefings.collect.feeds import fetch_all
 from briefings.config import Config
-from briefings.models import Entry, FeedResult
+from briefings.models import FAILED, Entry, FeedReport, FeedResult, stored_id
 from briefings.signals import Stopped, check
 from briefings.clock import utcnow
 from briefings.store import Store
@@ -32,7 +32,7 @@ log = logging.getLogger("briefings.pipeline")
 @dataclass
 class RunReport:
     dry_run: bool = False
-    feeds: list[dict] = field(default_factory=list)
+    feeds: list[FeedReport] = field(default_factory=list)
     corpus_documents: int = 0
     corpus_skipped: list[dict] = field(default_factory=list)
     new_by_source: dict[str, int] = field(default_factory=dict)
@@ -47,8 +47,8 @@ class RunReport:
     stopped: bool = False  # a stop request (a signal) cut the run short; nothing is lost
 
     @property
-    def feeds_failed(self) -> list[dict]:
-        return [f for f in self.feeds if f["status"] in ("failed", "gone")]
+    def feeds_failed(self) -> list[FeedReport]:
+        return [f for f in self.feeds if f["status"] in FAILED]
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -63,8 +63,8 @@ def entry_text(entry: Entry) -> str:
 def open_store(config: Config, *, dry_run: bool = False) -> Store:
     """The state file; for a dry run, an in-memory copy of it, so nothing is written."""
     if not dry_run:
-        return Store(config.state.path)
-    return Store.in_memory_copy(config.state.path)
+        return Store.open(config.state)
+    return Store.in_memory_copy(config.state.url or config.state.path, password_env=config.state.password_env)
 
 
 def collect(
@@ -172,7 +172,7 @@ def classify_pending(config: Config, store: Store, *, stop: Callable[[], bool] |
     done = []
     for entry, _ in pending:
         check(stop)
-        done.append((entry.id, classifier.classify(entry)))
+        done.append((stored_id(entry.id), classifier.classify(entry)))
     check(stop)
     store.entries.save_classifications(done)
     return [(entry, c) for (entry, _), (_, c) in zip(pending, done)]

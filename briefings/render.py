@@ -277,20 +277,20 @@ def archive_pages(config: Config, history: list[HistoryItem], listed: list[Store
     totals: dict[str, int] = {}
     groups: dict[str, list[dict]] = {t: [] for t in wanted}
     for row in history:
-        theme = row.theme
-        if theme not in names:
-            continue  # off-topic, or a theme no longer in config.toml
-        totals[theme] = totals.get(theme, 0) + 1
-        if theme not in groups:
+        theme_id, classification = row.theme, row.classification
+        if theme_id not in names or classification is None:
+            continue  # off-topic, or a theme no longer in config.toml (a listed entry is always classified)
+        totals[theme_id] = totals.get(theme_id, 0) + 1
+        if theme_id not in groups:
             continue  # its page is not built: counted for the index only
         briefing = row.briefing
-        bucket = groups[theme]
+        bucket = groups[theme_id]
         if not bucket or bucket[-1]["id"] != briefing.id:
             bucket.append({"id": briefing.id, "slug": briefing.slug, "title": briefing.title,
                            "created": briefing.created, "items": []})
         entry = row.entry
         excerpt = entry_excerpt(entry, config.briefing.excerpt_sentences)
-        item = item_view(BriefingItem(entry, row.classification, excerpt), names)
+        item = item_view(BriefingItem(entry, classification, excerpt), names)
         item["tags"] = [t for t in item["tags"] if t["id"] in names]  # each tag links to its theme's page
         bucket[-1]["items"].append(item)
     pages: dict[str, str] = {}

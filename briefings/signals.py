@@ -13,7 +13,8 @@ import os
 import signal
 import sys
 import threading
-from typing import Callable, Iterable
+from types import FrameType
+from typing import Any, Callable, Iterable
 
 StopCheck = Callable[[], bool]
 
@@ -43,7 +44,7 @@ class StopRequest:
         self.event = event if event is not None else threading.Event()
         self.on_signal = on_signal
         self.signum: int | None = None  # the signal that made the request, if one did
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
 
     def __call__(self) -> bool:
         return self.event.is_set()

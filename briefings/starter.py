@@ -38,7 +38,7 @@ def starter_config() -> str:
     doc = tomlkit.parse(resources.shipped_config().read_text(encoding="utf-8"))
     if "render" not in doc:
         doc.add("render", tomlkit.table())
-    doc["render"]["templates"] = TEMPLATES  # type: ignore[index]
+    doc["render"]["templates"] = TEMPLATES
     return tomlkit.dumps(doc)
 
 

@@ -63,7 +63,7 @@ class Spec:
         return None  # pragma: no cover
 
     def _on(self, day: date, tz: ZoneInfo) -> datetime | None:
-        if day.weekday() not in self.days:
+        if day.weekday() not in self.days or self.at is None:
             return None
         # fold=0: a wall time that happens twice (autumn) means its first occurrence; one
         # that never happens (spring) is read with the offset before the change, an hour on.

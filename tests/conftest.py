@@ -188,6 +188,7 @@ def write_config(
         f'path = "{corpus or ""}"',
         "[state]",
         'path = "state/briefings.sqlite3"',
+        f'url = "{BACKEND["url"]}"',
         "[output]",
         'dir = "archive"',
         "[fetch]",
@@ -217,15 +218,49 @@ def fixture_feed(name: str) -> bytes:
     return (FIXTURES / "feeds" / name).read_bytes()
 
 
-def db_rows(tmp: Path, sql: str) -> list[tuple]:
-    """Rows from the state file of a config written by write_config in tmp."""
+# The backend write_config points [state] at: url "" is the SQLite file, else a PostgreSQL database (the
+# `backend` fixture sets it for the test modules that run on both).
+BACKEND = {"url": ""}
+
+
+def state_db(tmp: Path):
+    """A DB-API connection to the state of a config written by write_config in tmp (SQLite or PostgreSQL)."""
+    if BACKEND["url"]:
+        import psycopg
+
+        class Translating:
+            def __init__(self, conn):
+                self.conn = conn
+
+            def execute(self, sql, params=()):
+                return self.conn.execute(sql.replace("?", "%s"), params or None)
+
+            def commit(self):
+                self.conn.commit()
+
+            def close(self):
+                self.conn.close()
+
+        return Translating(psycopg.connect(BACKEND["url"]))
     import sqlite3
 
-    db = sqlite3.connect(tmp / "state" / "briefings.sqlite3")
+    return sqlite3.connect(tmp / "state" / "briefings.sqlite3")
+
+
+def db_rows(tmp: Path, sql: str, params=()) -> list[tuple]:
+    """Rows from the state of a config written by write_config in tmp."""
+    db = state_db(tmp)
     try:
-        return db.execute(sql).fetchall()
+        return [tuple(r) for r in db.execute(sql, params).fetchall()]
     finally:
         db.close()
+
+
+def state_store(tmp: Path):
+    """The Store of a config written by write_config in tmp."""
+    from briefings.store import Store
+
+    return Store(BACKEND["url"]) if BACKEND["url"] else Store(tmp / "state" / "briefings.sqlite3")
 
 
 # -- a real SMTP server on 127.0.0.1 (aiosmtpd) ----------------------------------------------
@@ -447,12 +482,68 @@ def page_probe(browser):
 
 
 def deliveries(folder: Path) -> list[dict]:
-    """The outbox rows of the state file under folder, in order."""
-    import sqlite3
-
-    db = sqlite3.connect(folder / "state" / "briefings.sqlite3")
-    db.row_factory = sqlite3.Row
+    """The outbox rows of the state under folder, in order."""
+    db = state_db(folder)
     try:
-        return [dict(r) for r in db.execute("SELECT * FROM deliveries ORDER BY id")]
+        cursor = db.execute("SELECT * FROM deliveries ORDER BY id")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, r)) for r in cursor.fetchall()]
     finally:
         db.close()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throwaway PostgreSQL cluster on 127.0.0.1 for the session (tests/pgcluster.py). Without PostgreSQL the
+    tests that need it skip, except under `make test` / CI (BRIEFINGS_REQUIRE_POSTGRES=1), where they fail."""
+    from pgcluster import PgCluster, PostgresMissing
+
+    try:
+        import psycopg  # noqa: F401
+
+        cluster = PgCluster()
+    except (PostgresMissing, ImportError) as exc:
+        message = str(exc) if isinstance(exc, PostgresMissing) else "psycopg not installed: pip install -e '.[test]'"
+        if os.environ.get("BRIEFINGS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster, request):
+    """The URL of a new, empty PostgreSQL database for this test, dropped after it."""
+    url = pg_cluster.create_database(request.node.name)
+    yield url
+    pg_cluster.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request):
+    """Run the test on each store: the SQLite file, and a new PostgreSQL database (write_config points
+    [state] url at it; db_rows, deliveries and state_store read it)."""
+    if request.param == "postgresql":
+        BACKEND["url"] = request.getfixturevalue("pg_url")
+    try:
+        yield request.param
+    finally:
+        BACKEND["url"] = ""
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test about the SQLite file itself (marked sqlite_only) runs on SQLite alone: its PostgreSQL
+    variant is not collected, rather than collected and skipped."""
+    kept, dropped = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if params.get("backend") == "postgresql" and item.get_closest_marker("sqlite_only"):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

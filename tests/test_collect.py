@@ -690,3 +690,42 @@ def _ca_file(folder, ca):
     path = folder / f"ca-{id(ca)}.pem"
     ca.cert_pem.write_to_path(str(path))
     return path
+
+
+def test_a_stop_request_starts_no_feed_that_waits_for_its_hosts_turn(feed_server):
+    """Feeds queued behind [fetch] per_host are not fetched once a stop is asked (#13)."""
+    from briefings.collect.feeds import fetch_all
+    from briefings.config import FeedConfig, FetchSettings
+
+    body = fixture_feed("norms.rss")
+    asked = threading.Event()
+
+    def slow(handler):
+        asked.set()  # the first request: the stop comes while it is in flight
+        time.sleep(0.5)
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/rss+xml")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    feeds = [FeedConfig(f"f{i}", feed_server.add(f"/f{i}.rss", handler=slow)) for i in range(6)]
+    settings = FetchSettings(concurrency=6, per_host=1, workers=1)
+    results = [r for batch in fetch_all(feeds, settings, stop=asked.is_set) for r in batch]
+    fetched = [r for r in results if r.status == "ok"]
+    assert len(results) == 6
+    assert len(fetched) == 1, [(r.name, r.status) for r in results]
+    assert len(feed_server.log) == 1
+    assert all(r.error == "not fetched: stopping" for r in results if r.status != "ok")
+
+
+
+def test_a_url_httpx_refuses_is_one_reason_not_an_internal_error():
+    """httpx.InvalidURL is not an httpx.HTTPError: a URL that got past the config (#13)."""
+    from briefings.collect.feeds import fetch_all
+    from briefings.config import FeedConfig, FetchSettings
+
+    feeds = [FeedConfig("odd", "http://\u2603.example/feed")]
+    (result,) = [r for batch in fetch_all(feeds, FetchSettings(workers=1)) for r in batch]
+    assert result.status == "failed"
+    assert result.error.startswith("invalid URL") and "internal error" not in result.error, result.error

@@ -33,6 +33,8 @@ BAD_URLS = [
     ("http://-example.org/feed", "not a valid host"),
     ("http://example..org/feed", "not a valid host"),
     ("http://[::1/feed", "not a valid"),
+    # IDNA 2003 (Python's codec) encodes a snowman; IDNA 2008, which the fetcher uses, refuses it
+    ("http://\u2603.example/feed", "not a valid host"),
 ]
 BAD_URL_IDS = [u.replace(" ", "_").replace("\t", "TAB") for u, _ in BAD_URLS]
 
@@ -41,6 +43,7 @@ GOOD_URLS = [
     "http://127.0.0.1:8080/rss",
     "http://[::1]:8080/rss",
     "https://münchen.example/feed",
+    "https://例え.テスト/feed",
     "https://xn--mnchen-3ya.example/feed?format=rss&x=%20",
     "https://user:pw@feeds.example.org/f",
 ]

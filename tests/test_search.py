@@ -19,20 +19,28 @@ DOCS = {
 }
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """A real state file with four entries, indexed as the store indexes what it stores."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def store(request, tmp_path_factory):
+    """A real store with four entries, indexed as the store indexes what it stores: an SQLite file, and a
+    PostgreSQL database."""
     from briefings.models import Entry
     from briefings.pipeline import entry_text
     from briefings.store import Store
 
-    opened = Store(tmp_path_factory.mktemp("search") / "state.sqlite3")
+    if request.param == "postgresql":
+        cluster = request.getfixturevalue("pg_cluster")
+        target = cluster.create_database(f"search_{id(request)}")
+    else:
+        target = tmp_path_factory.mktemp("search") / "state.sqlite3"
+    opened = Store(target)
     now = datetime(2026, 11, 1, tzinfo=timezone.utc)
     opened.entries.add([Entry(key=f"doc:{i}", source_kind="feed", source_name="Desk", title=title,
                               link=f"https://example.org/{i}", summary_html=f"<p>{body}</p>")
                         for i, (title, body) in DOCS.items()], now=now, text_of=entry_text)
     yield opened
     opened.close()
+    if request.param == "postgresql":
+        cluster.drop_database(target)
 
 
 def matching(store, text: str) -> set[int]:
@@ -188,7 +196,7 @@ def test_an_entry_deleted_leaves_the_index(tmp_path):
         assert store.db.one("SELECT COUNT(*) FROM entries_fts")[0] == len(DOCS) - 1
 
 
-def test_briefings_search_finds_what_was_collected(tmp_path, feed_server, cli_run):
+def test_briefings_search_finds_what_was_collected(tmp_path, feed_server, cli_run, backend):
     import json
 
     from conftest import fixture_feed, write_config
@@ -229,3 +237,31 @@ def test_briefings_search_answers_odd_input_in_one_line(tmp_path, cli_run, args,
     assert result.exit_code == 1
     assert says in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 2 and "Traceback" not in result.stderr  # the line, and a hint
+
+
+def test_a_postgresql_state_from_before_search_gets_its_index_and_suppression_list(pg_url):
+    import psycopg
+
+    from briefings.store import Store
+    from briefings.store.postgres import MIGRATIONS
+    from briefings.store.schema import _statements
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        for script in MIGRATIONS[:2]:
+            for statement in _statements(script):
+                conn.execute(statement)
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (2)")
+        for i, (title, body) in DOCS.items():
+            conn.execute("INSERT INTO entries (key, source_kind, source_name, title, first_seen, summary_html)"
+                         " VALUES (%s, 'feed', 'Old Feed', %s, '2026-01-05T00:00:00+00:00', %s)",
+                         (f"old:{i}", title, f"<p>{body}</p>"))
+    with Store(pg_url) as store:
+        assert store.version == len(MIGRATIONS)
+        found = store.fulltext.search(search.parse('"points of contact"'))
+        assert [hit.title for hit in found] == ["Hotline test"]
+        assert ("points of contact", True) in found[0].snippet or ("points", True) in found[0].snippet
+        store.suppressions.add("Ana@Example.org", list_id="norms", via="one-click",
+                               now=datetime(2026, 11, 30, tzinfo=timezone.utc))
+        assert store.suppressions.contains("ana@example.org")
+        assert store.suppressions.remove("ANA@example.org") and not store.suppressions.contains("ana@example.org")

@@ -394,10 +394,10 @@ def test_a_run_without_the_secret_sends_nothing_and_says_so_in_one_line(tmp_path
 # -- the suppression list on the command line ----------------------------------------------
 
 
-def test_recipients_list_and_resubscribe(tmp_path, feed_server, smtp_sink, cli_run, monkeypatch):
+def test_recipients_list_and_resubscribe(tmp_path, feed_server, smtp_sink, cli_run, monkeypatch, backend):
     import json
 
-    from briefings.store import Store
+    from conftest import state_store
 
     monkeypatch.setenv("BRIEFINGS_SECRET", SECRET)
     sink = smtp_sink()
@@ -407,7 +407,7 @@ def test_recipients_list_and_resubscribe(tmp_path, feed_server, smtp_sink, cli_r
     cfg = write_config(tmp_path, [("Norms Watch", url)], extra=extra)
     listed = cli_run("--config", cfg, "recipients", "list", "--json")
     assert [json.loads(line)["state"] for line in listed.stdout.splitlines()] == ["subscribed", "subscribed"]
-    with Store(tmp_path / "state" / "briefings.sqlite3") as store:
+    with state_store(tmp_path) as store:
         now = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
         store.suppressions.add("Ana@Example.org", list_id="norms", via="one-click", now=now)
         store.suppressions.add("gone@example.org", list_id="norms", via="the unsubscribe page", now=now)

@@ -214,9 +214,10 @@ import multiprocessing, os, sys, time
 from briefings.lock import job_lock
 lock = job_lock(sys.argv[1])
 lock.acquire(0)
-child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,))
-child.start()
-print(child.pid, flush=True)
+def child():  # runs after the fork's hooks: its line says the child is past them
+    print(os.getpid(), flush=True)
+    time.sleep(60)
+multiprocessing.get_context("fork").Process(target=child).start()
 os._exit(0)  # dies holding the lock, as after a SIGKILL: nothing is released
 """
 
@@ -285,6 +286,20 @@ def test_the_lock_message_says_how_long_it_waited(tmp_path, stop_after, expected
     assert f"process {os.getpid()}" in busy.value.message
 
 
+def _wait_until_it_holds_open(pid: int, path, timeout: float = 30.0) -> None:
+    """Until process pid has the file at path open (a fixed sleep races a slow start on a loaded machine)."""
+    target = os.path.realpath(path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if any(os.path.realpath(f"/proc/{pid}/fd/{fd}") == target for fd in os.listdir(f"/proc/{pid}/fd")):
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} never opened {path}")
+
+
 def test_a_signal_while_waiting_for_the_lock_ends_the_wait_at_once(tmp_path):
     cfg = write_config(tmp_path, corpus=None, extra=SCHEDULE.format(lock_wait=60))
     holder = job_lock(config_module.load(cfg).state.path)
@@ -292,7 +307,8 @@ def test_a_signal_while_waiting_for_the_lock_ends_the_wait_at_once(tmp_path):
     try:
         proc = subprocess.Popen([sys.executable, "-m", "briefings", "--config", str(cfg), "collect"],
                                 stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-        time.sleep(1.0)  # it waits for the lock from the start; the signal may come at any moment of that
+        _wait_until_it_holds_open(proc.pid, holder.path)  # it is waiting for the lock (its handlers are in place)
+        time.sleep(0.3)
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)

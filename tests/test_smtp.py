@@ -16,7 +16,9 @@ import time
 
 import pytest
 
-from conftest import deliveries, fixture_feed, free_port, mail_config, write_config
+from conftest import db_rows, deliveries, fixture_feed, free_port, mail_config, state_db, write_config
+
+pytestmark = pytest.mark.usefixtures("backend")  # each test on SQLite and on PostgreSQL
 
 ANA = {"email": "ana@example.org", "name": "Ana Diplomat"}
 BEN = {"email": "ben@example.org", "name": "Ben", "themes": ["confidence-building"]}
@@ -236,9 +238,9 @@ def test_a_delivery_refused_for_the_hundredth_time_still_waits_a_day(tmp_path, f
     extra = mail_config(sink.port, [ANA], extra_smtp="max_attempts = 1000").replace("retry_minutes = 0", "retry_minutes = 240")
     cfg = write_config(tmp_path, [("Norms Watch", url)], corpus=None, extra=extra)
     cli_run("--config", cfg, "run")
-    db = sqlite3.connect(tmp_path / "state" / "briefings.sqlite3")
-    with db:
-        db.execute("UPDATE deliveries SET attempts = ?", (tries,))
+    db = state_db(tmp_path)
+    db.execute("UPDATE deliveries SET attempts = ?", (tries,))
+    db.commit()
     db.close()
     before = datetime.now(timezone.utc).replace(microsecond=0)
     result = cli_run("--config", cfg, "send", "--now")
@@ -298,9 +300,8 @@ def test_killed_between_two_recipients_then_rerun_sends_each_once(tmp_path, feed
     assert again.returncode == 0, again.stderr
     assert "Nothing new since the last briefing" in again.stderr
     assert sink.copies() == {"ana@example.org": 1, "ben@example.org": 1, "carol@example.org": 1}
-    db = sqlite3.connect(tmp_path / "state" / "briefings.sqlite3")
-    assert db.execute("SELECT COUNT(*) FROM briefings").fetchone()[0] == 1
-    assert db.execute("SELECT COUNT(*) FROM entries WHERE briefing_id IS NULL").fetchone()[0] == 0
+    assert db_rows(tmp_path, "SELECT COUNT(*) FROM briefings") == [(1,)]
+    assert db_rows(tmp_path, "SELECT COUNT(*) FROM entries WHERE briefing_id IS NULL") == [(0,)]
 
 
 def test_every_message_says_mime_version_1_0(tmp_path, feed_server, smtp_sink, cli_run):
@@ -411,7 +412,7 @@ def test_a_stop_request_between_recipients_leaves_the_rest_pending(tmp_path, fee
     cli_run("--config", cfg, "run")
     cfg.write_text(cfg.read_text().replace(f"port = {port}", f"port = {sink.port}"))
     config = load(cfg)
-    with Store(config.state.path) as store:
+    with Store.open(config.state) as store:
         report = send_outbox(config, store, ignore_wait=True, stop=lambda: len(sink.messages) >= 1)
     assert report.stopped and report.sent == ["ana@example.org"]
     assert sink.copies() == {"ana@example.org": 1}

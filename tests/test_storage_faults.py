@@ -220,6 +220,28 @@ def tiny_disk(folder, spare):
     return prepare
 
 
+def folder_in_the_way(tmp_path):
+    """A folder where archive/index.html should be (EISDIR at the rename)."""
+    index = tmp_path / "archive" / "index.html"
+    index.unlink()
+    index.mkdir()
+    return {}, index.rmdir
+
+
+def file_in_the_way(tmp_path):
+    """A file where the archive folder should be (EEXIST at the mkdir of its folder)."""
+    archive = tmp_path / "archive"
+    aside = tmp_path / "archive.aside"
+    archive.rename(aside)
+    archive.write_text("not a folder\n")
+
+    def remove():
+        archive.unlink()
+        aside.rename(archive)
+
+    return {}, remove
+
+
 STATE = Path("state") / "briefings.sqlite3"
 FAULTS = {
     "garbage state file": (garbage, STATE, ["not an SQLite database", "restore it from a backup"]),
@@ -230,6 +252,8 @@ FAULTS = {
     "full disk for the state": (tiny_disk("state", 4096), STATE, ["no space left", "free space"]),
     "read-only archive folder": (read_only("archive"), Path("archive"), ["read-only", "fix the permissions"]),
     "full disk for the archive": (tiny_disk("archive", 4096), Path("archive"), ["no space left", "free space"]),
+    "a folder where index.html goes": (folder_in_the_way, Path("archive") / "index.html", ["is a folder", "move the folder aside"]),
+    "a file where the archive folder goes": (file_in_the_way, Path("archive"), ["a file stands where a folder", "move that file aside"]),
 }
 
 

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "init": "briefings.cli.init:init",
     "archive": "briefings.cli.archive:archive",
     "preview": "briefings.cli.archive:preview",
+    "state": "briefings.cli.state:state",
     "serve": "briefings.cli.serve:serve",
     "search": "briefings.cli.search:search",
     "recipients": "briefings.cli.recipients:recipients",

@@ -60,7 +60,7 @@ def check(ctx: click.Context, config_path, smtp: bool) -> None:
     click.echo(f"{config.path}: ok")
     click.echo(f"  {len(config.feeds)} feeds, {len(config.themes)} themes")
     click.echo(f"  reading list: {config.corpus.path or '(none)'}")
-    click.echo(f"  state file:   {config.state.path}")
+    click.echo(f"  state:        {_state_line(config)}")
     click.echo(f"  archive:      {config.output.dir}")
     click.echo(f"  e-mail:       {_mail_line(config)}")
     click.echo(f"  webhooks:     {_webhooks_line(config)}")
@@ -69,6 +69,18 @@ def check(ctx: click.Context, config_path, smtp: bool) -> None:
         echo_err(f"warning: {warning}")
     if smtp:
         _check_smtp(ctx, config)
+
+
+def _state_line(config) -> str:
+    """Which store, where, and its schema version; a database that cannot be reached is a StoreError (one line)."""
+    from briefings.store import state_version
+
+    version, latest = state_version(config.state)
+    if version is None:
+        return f"SQLite {config.state.path} (not created yet)"
+    kind = config.state.where if config.state.postgres else f"SQLite {config.state.path}"
+    behind = "" if version == latest else f", migrated to {latest} at the next run"
+    return f"{kind}, schema version {version}{behind}"
 
 
 def _check_ca_file(config) -> None:

@@ -8,6 +8,7 @@ import click
 
 from briefings.cli import config_option, echo_err, load_config
 from briefings.cli.progress import feed_progress
+from briefings.models import FETCHED
 
 
 @click.command()
@@ -31,7 +32,7 @@ def collect(ctx: click.Context, config_path, as_json: bool) -> None:
     from briefings.lock import job_lock
 
     config = load_config(ctx)
-    with stop_on_signals(ctx) as stop, job_lock(config.state.path).held(config.schedule.lock_wait, should_stop=stop), \
+    with stop_on_signals(ctx) as stop, job_lock(config.state).held(config.schedule.lock_wait, should_stop=stop), \
             feed_progress(len(config.feeds), quiet=as_json) as progress:
         report = collect_once(config, progress=progress, stop=stop)
     if as_json:
@@ -40,7 +41,7 @@ def collect(ctx: click.Context, config_path, as_json: bool) -> None:
         return
     for skipped in report.corpus_skipped:
         echo_err(f"reading list: skipped {skipped['file']}: {skipped['reason']}")
-    ok = sum(1 for f in report.feeds if f["status"] in ("ok", "not-modified"))
+    ok = sum(1 for f in report.feeds if f["status"] in FETCHED)
     unchanged = sum(1 for f in report.feeds if f["status"] == "not-modified")
     echo_err(
         f"Collected {report.new_entries} new entries. Feeds: {ok} of {len(report.feeds)} fetched"

@@ -37,8 +37,8 @@ def list_feeds(ctx: click.Context, config_path, as_json: bool) -> None:
 
     config = load_config(ctx)
     states, counts = {}, {}
-    if config.state.path.exists():
-        with Store(config.state.path) as store:
+    if config.state.exists:
+        with Store.open(config.state) as store:
             states = store.feeds.all()
             counts = store.entries.counts_by_source()
     rows = []

@@ -25,7 +25,7 @@ def outbox(ctx: click.Context, config_path, show_all: bool, as_json: bool) -> No
     from briefings.store import Store
 
     config = load_config(ctx)
-    with Store(config.state.path) as store:
+    with Store.open(config.state) as store:
         rows = store.outbox.list(None if show_all else ("pending", "failed"))
     if as_json:
         for row in rows:
@@ -66,10 +66,14 @@ def send(ctx: click.Context, config_path, ignore_wait: bool, as_json: bool) -> N
     from briefings.pipeline import send_outbox
     from briefings.store import Store
 
+    from contextlib import nullcontext
+
     from briefings.lock import job_lock
 
     config = load_config(ctx)
-    with job_lock(config.state.path).held(config.schedule.lock_wait), Store(config.state.path) as store:
+    # On PostgreSQL each send claims the deliveries it sends, so any number run at once, beside any job.
+    lock = nullcontext() if config.state.postgres else job_lock(config.state).held(config.schedule.lock_wait)
+    with lock, Store.open(config.state) as store:
         report = send_outbox(config, store, ignore_wait=ignore_wait)
     if as_json:
         click.echo(json.dumps(report.as_dict(), default=str))

@@ -8,10 +8,12 @@ from typing import Iterator
 
 import click
 
+from briefings.models import FAILED, FeedLine, FeedResult
 
-def feed_line(feed: dict) -> str | None:
+
+def feed_line(feed: FeedLine) -> str | None:
     """The one line a feed's result deserves, or None when there is nothing to say."""
-    if feed["status"] in ("failed", "gone"):
+    if feed["status"] in FAILED:
         return f"feed {feed['name']}: {feed['error']}"
     if feed["status"] == "skipped":
         return f"feed {feed['name']}: skipped, {feed['error']}"
@@ -22,7 +24,7 @@ def feed_line(feed: dict) -> str | None:
     return None
 
 
-def result_line(result) -> str | None:
+def result_line(result: FeedResult) -> str | None:
     return feed_line(
         {"name": result.name, "status": result.status, "error": result.error,
          "moved_to": result.new_url, "warning": result.warning}

@@ -28,7 +28,7 @@ def list_recipients(ctx: click.Context, config_path, as_json: bool) -> None:
     from briefings.store import Store
 
     config = load_config(ctx)
-    with Store(config.state.path) as store:
+    with Store.open(config.state) as store:
         gone = {row["email"].lower(): row for row in store.suppressions.all()}
     rows = []
     for recipient in config.recipients:
@@ -70,7 +70,7 @@ def resubscribe(ctx: click.Context, config_path, email: str) -> None:
     from briefings.store import Store
 
     config = load_config(ctx)
-    with Store(config.state.path) as store:
+    with Store.open(config.state) as store:
         restored = store.suppressions.remove(email)
     if not restored:
         raise BriefingsError(f"{email} has not unsubscribed", "`briefings recipients list` shows who has")

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from briefings.cli import config_option, echo_err, load_config
 from briefings.cli.progress import feed_progress
+from briefings.models import FETCHED
+
+if TYPE_CHECKING:
+    from briefings.pipeline import RunReport
 
 
-def summary(report) -> str:
+def summary(report: RunReport) -> str:
     """The run report as one paragraph a person reads."""
     parts = []
     if report.new_by_source:
@@ -24,7 +29,7 @@ def summary(report) -> str:
         parts.append(f"By theme: {per_theme}.")
     parts.append(f"Left out as off-topic: {report.off_topic}.")
     failed = report.feeds_failed
-    ok = sum(1 for f in report.feeds if f["status"] in ("ok", "not-modified"))
+    ok = sum(1 for f in report.feeds if f["status"] in FETCHED)
     parts.append(f"Feeds: {ok} of {len(report.feeds)} fetched, {len(failed)} failed.")
     if report.corpus_skipped:
         parts.append(f"Skipped {len(report.corpus_skipped)} unreadable document(s) in the reading list.")
@@ -70,7 +75,7 @@ def run(ctx: click.Context, config_path, dry_run: bool, as_json: bool) -> None:
     config = load_config(ctx)
     with stop_on_signals(ctx) as stop:
         # A daemon job (or another run) on the same state file: wait for it, up to [schedule] lock_wait.
-        lock = nullcontext() if dry_run else job_lock(config.state.path).held(config.schedule.lock_wait,
+        lock = nullcontext() if dry_run else job_lock(config.state).held(config.schedule.lock_wait,
                                                                              should_stop=stop)
         with lock, feed_progress(len(config.feeds), quiet=as_json) as progress:
             report = run_once(config, dry_run=dry_run, progress=progress, stop=stop)

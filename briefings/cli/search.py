@@ -37,7 +37,7 @@ def search(ctx: click.Context, config_path, query: tuple[str, ...], theme, since
     text = " ".join(query)
     parsed = search_module.parse(text)
     filters = search_module.check_filters(theme, since, source, limit, theme_ids={t.id for t in config.themes})
-    with Store(config.state.path) as store:
+    with Store.open(config.state) as store:
         hits = store.fulltext.search(parsed, filters)
     if as_json:
         click.echo(json.dumps({"query": text, "match": parsed.match(), "results": [h.as_dict() for h in hits]},

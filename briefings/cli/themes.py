@@ -22,8 +22,8 @@ def themes(ctx: click.Context, config_path) -> None:
 
     config = load_config(ctx)
     counts: dict = {}
-    if config.state.path.exists():
-        with Store(config.state.path) as store:
+    if config.state.exists:
+        with Store.open(config.state) as store:
             counts = store.entries.theme_counts()
     width = max((len(t.id) for t in config.themes), default=8)
     click.echo(f"{'ID':<{width}}  {'ENTRIES':>7}  NAME")
@@ -48,7 +48,7 @@ def explain(ctx: click.Context, config_path, entry: str) -> None:
     from briefings.store import Store
 
     config = load_config(ctx)
-    with Store(config.state.path) as store:
+    with Store.open(config.state) as store:
         found = store.entries.find(entry)
     if found is None:
         raise BriefingsError(f"no stored entry matches {entry!r}", "give an id from `briefings run --json`, or the entry's URL")

@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Generator, Iterable
 from urllib.parse import urlsplit
 
 import httpx
@@ -26,6 +26,9 @@ from briefings import USER_AGENT
 from briefings.collect.parse import Caps, Parsed, TooLarge, parse_response, too_large
 from briefings.config import FeedConfig, FetchSettings
 from briefings.models import FeedResult
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 ACCEPT = "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, application/xml;q=0.8, text/xml;q=0.8, */*;q=0.1"
 PERMANENT = (301, 308)
@@ -42,7 +45,7 @@ def fetch_all(
     states: dict | None = None,
     now: datetime | None = None,
     stop: Callable[[], bool] | None = None,
-) -> Iterator[list[FeedResult]]:
+) -> Generator[list[FeedResult], None, None]:
     """Fetch and parse every feed; yield the results as they are ready (completion order), in
     batches of whatever is ready at once.
 
@@ -79,6 +82,9 @@ def fetch_all(
             with lock:
                 sem = host_limits[urlsplit(url).hostname or ""]
             with sem:
+                if stop is not None and stop():  # asked while this feed waited for its host's turn
+                    done.put(FeedResult(name=feed.name, url=feed.url, status="skipped", error="not fetched: stopping"))
+                    return
                 result, parse_args = fetch_one(client, feed.name, url, settings, state=state, now=now)
             if parse_args is None:
                 done.put(result)
@@ -305,7 +311,7 @@ def _addresses(host: str) -> list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Ad
 
 def _kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     """None for a public address; else loopback, link-local, private or reserved."""
-    if getattr(address, "ipv4_mapped", None) is not None:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     if address.is_loopback:
         return "loopback"
@@ -323,7 +329,7 @@ class _Parser:
 
     def __init__(self, workers: int):
         self.workers = workers if workers > 0 else (os.cpu_count() or 1)
-        self.pool = None
+        self.pool: ProcessPoolExecutor | None = None
         self.lock = threading.Lock()
         # Bodies waiting for a worker are held in memory: when downloads outrun parsing, the
         # fetch threads wait here instead of piling up every feed at once.
@@ -343,7 +349,7 @@ class _Parser:
                                             initializer=_worker_start, initargs=(os.getpid(),))
             self.pool.submit(int)  # a first task makes the pool fork its workers, now
 
-    def _pool(self):
+    def _pool(self) -> ProcessPoolExecutor | None:
         with self.lock:
             if self.pool is None and self.workers > 1:
                 import multiprocessing  # here: a run where every feed answers 304 starts no workers
@@ -475,6 +481,8 @@ def fetch_one(
         result.error = f"timed out after {settings.timeout:g} s: raise [fetch] timeout or check the URL"
     except httpx.ConnectError as exc:
         result.error = _connect_reason(url, exc)
+    except httpx.InvalidURL as exc:  # not an HTTPError; a redirect's Location can be one
+        result.error = f"invalid URL ({exc}): check the URL"
     except (httpx.HTTPError, OSError, ValueError) as exc:
         result.error = f"{type(exc).__name__}: {exc or 'connection failed'}: check the URL or try again later"
     else:

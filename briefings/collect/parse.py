@@ -215,7 +215,9 @@ def item_digests(body: bytes, known: bytes = b"") -> tuple[bytes, tuple[bytes, i
     if not old:
         return joined, None
     for el in old:
-        el.getparent().remove(el)
+        parent = el.getparent()  # an item's container: never None
+        if parent is not None:
+            parent.remove(el)
     return joined, (etree.tostring(root.getroottree(), xml_declaration=True, encoding="utf-8"), len(old))
 
 

@@ -10,13 +10,16 @@ faster. feedparser picks its driver from ``feedparser.api.PREFERRED_XML_PARSERS`
 
 from __future__ import annotations
 
+from xml.parsers.expat import XMLParserType
 from xml.sax import expatreader
 
 BUFFER = 1 << 20  # longer text still arrives in several calls, as it always may
 
 
 class BufferedExpatParser(expatreader.ExpatParser):
-    def reset(self):
+    _parser: XMLParserType  # made by ExpatParser.reset(); typeshed does not declare it
+
+    def reset(self) -> None:
         super().reset()
         self._parser.buffer_text = True
         self._parser.buffer_size = BUFFER

@@ -21,12 +21,17 @@ from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from briefings.config import Config, Recipient, Webhook
 from briefings.errors import DeliveryError
 from briefings.models import Briefing
+
+if TYPE_CHECKING:
+    import httpx
+
+    from briefings.deliver.smtp import Mailer
 
 
 class TemporaryFailure(Exception):
@@ -98,7 +103,7 @@ class EmailChannel:
         self.config = config
         self.now = now
         self.eml_dir = eml_dir
-        self.mailer = None
+        self.mailer: Mailer | None = None
         self._rendered: dict[tuple[str, tuple[str, ...]], tuple] = {}
 
     @property
@@ -186,14 +191,14 @@ class WebhookChannel:
     def __init__(self, config: Config, *, now: datetime | None = None, eml_dir: Path | None = None):
         self.config = config
         self.hooks = {h.name: h for h in config.webhooks}
-        self.client = None
+        self.client: httpx.Client | None = None
 
     @property
     def configured(self) -> bool:
         return bool(self.config.webhooks)
 
     def destinations(self, briefing: Briefing) -> list[Destination]:
-        return [Destination(self.name, h.name, "", h.themes, webhook_key(briefing.slug, h.name))
+        return [Destination(self.name, h.name, "", tuple(h.themes), webhook_key(briefing.slug, h.name))
                 for h in self.config.webhooks]
 
     def policy(self, destination: Destination) -> RetryPolicy:

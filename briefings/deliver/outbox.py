@@ -18,13 +18,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from briefings.config import Config
 from briefings.deliver.channels import (CHANNELS, Channel, Destination, PermanentFailure, RetryPolicy,
                                         TemporaryFailure)
 from briefings.errors import DeliveryError
 from briefings.clock import backoff
-from briefings.models import Briefing, Delivery
+from briefings.models import Briefing, Delivery, stored_id
+
+if TYPE_CHECKING:
+    from briefings.store import Store
 
 MAX_WAIT = timedelta(days=1)
 
@@ -87,11 +91,12 @@ def _destination(delivery: Delivery) -> Destination:
                        delivery.message_id or "")
 
 
-def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_wait: bool = False,
+def send_pending(config: Config, store: Store, *, now: datetime, load_briefing, ignore_wait: bool = False,
                  eml_dir=None, stop=None) -> DeliveryReport:
-    """Send every due delivery on its channel; record each outcome as it happens."""
+    """Send every due delivery this sender claims, each on its channel (all of them at once on SQLite; batch by
+    batch, beside any other senders, on PostgreSQL); record each outcome as it happens."""
     report = DeliveryReport()
-    due = store.outbox.due(now, ignore_wait=ignore_wait)
+    due = store.outbox.claim(now, ignore_wait=ignore_wait)
     briefings: dict[int, Briefing] = {}
     variants: dict[tuple[int, tuple[str, ...]], Briefing] = {}
     channels: dict[str, Channel] = {}
@@ -100,60 +105,70 @@ def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_
             report.channels[kind] = []
     halted: set[str] = set()  # channels stopped for this batch: a configuration fault, or unreachable
     try:
-        for index, delivery in enumerate(due):
-            if stop is not None and stop():
-                report.stopped = True
-                break
-            kind = delivery.channel
-            if kind in halted:
-                continue
-            if kind == "email" and store.suppressions.contains(delivery.recipient):  # unsubscribed since
-                store.outbox.record(delivery.id, status="skipped", error="unsubscribed", count_attempt=False)
-                report.skipped += 1
-                continue
-            report.channels.setdefault(kind, [])
-            if kind not in channels:
-                if kind not in CHANNELS:
-                    why = f"unknown channel {kind!r} (this briefings knows {', '.join(CHANNELS)})"
-                    store.outbox.record(delivery.id, status="failed", error=why)
-                    report.failed.append({"channel": kind, "recipient": delivery.recipient, "error": why})
+        tried: set[int] = set()
+        while due:
+            for index, delivery in enumerate(due):
+                if stop is not None and stop():
+                    report.stopped = True
+                    break
+                kind = delivery.channel
+                if kind in halted:
                     continue
-                channels[kind] = CHANNELS[kind](config, now=now, eml_dir=eml_dir)
-            channel = channels[kind]
-            dest = _destination(delivery)
-            bid = delivery.briefing_id
-            if bid not in briefings:
-                briefings[bid] = load_briefing(bid)
-            key = (bid, tuple(sorted(dest.themes)))
-            if key not in variants:
-                variants[key] = restrict(briefings[bid], dest.themes)
-            try:
-                message = channel.prepare(variants[key], dest)
-                channel.send(message)
-            except DeliveryError as exc:  # configuration: nothing can be sent on it until fixed; no try counted
-                error = exc.message + (f" ({exc.hint})" if exc.hint else "")
-                report.errors.append({"channel": kind, "error": error})
-                report.error = "; ".join(e["error"] for e in report.errors)
-                for rest in due[index:]:
-                    if rest.channel == kind:
-                        store.outbox.record(rest.id, status="pending", error=error, count_attempt=False)
-                halted.add(kind)
-                continue
-            except TemporaryFailure as exc:
-                if exc.whole_channel:  # the channel, not this destination: one try and one backoff for all due
-                    _back_off(channel, store, [d for d in due[index:] if d.channel == kind], str(exc), now, report)
+                if kind == "email" and store.suppressions.contains(delivery.recipient):  # unsubscribed since
+                    store.outbox.record(stored_id(delivery.id), status="skipped", error="unsubscribed",
+                                        count_attempt=False)
+                    report.skipped += 1
+                    continue
+                report.channels.setdefault(kind, [])
+                if kind not in channels:
+                    if kind not in CHANNELS:
+                        why = f"unknown channel {kind!r} (this briefings knows {', '.join(CHANNELS)})"
+                        store.outbox.record(stored_id(delivery.id), status="failed", error=why)
+                        report.failed.append({"channel": kind, "recipient": delivery.recipient, "error": why})
+                        continue
+                    channels[kind] = CHANNELS[kind](config, now=now, eml_dir=eml_dir)
+                channel = channels[kind]
+                dest = _destination(delivery)
+                bid = stored_id(delivery.briefing_id)
+                if bid not in briefings:
+                    briefings[bid] = load_briefing(bid)
+                key = (bid, tuple(sorted(dest.themes)))
+                if key not in variants:
+                    variants[key] = restrict(briefings[bid], dest.themes)
+                try:
+                    message = channel.prepare(variants[key], dest)
+                    channel.send(message)
+                except DeliveryError as exc:  # configuration: nothing can be sent on it until fixed; no try counted
+                    error = exc.message + (f" ({exc.hint})" if exc.hint else "")
+                    report.errors.append({"channel": kind, "error": error})
+                    report.error = "; ".join(e["error"] for e in report.errors)
+                    for rest in due[index:]:
+                        if rest.channel == kind:
+                            store.outbox.record(stored_id(rest.id), status="pending", error=error, count_attempt=False)
                     halted.add(kind)
                     continue
-                _retry_or_fail(channel, store, delivery, dest, str(exc), exc.retry_after, now, report)
-                continue
-            except PermanentFailure as exc:
-                store.outbox.record(delivery.id, status="failed", error=str(exc))
-                report.failed.append({"channel": kind, "recipient": dest.address, "error": str(exc)})
-                continue
-            store.outbox.record(delivery.id, status="sent", sent_at=now)
-            report.sent.append(dest.address)
-            report.channels[kind].append(dest.address)
-            channel.sent(message)
+                except TemporaryFailure as exc:
+                    if exc.whole_channel:  # the channel, not this destination: one try and one backoff for all due
+                        _back_off(channel, store, [d for d in due[index:] if d.channel == kind], str(exc), now, report)
+                        halted.add(kind)
+                        continue
+                    _retry_or_fail(channel, store, delivery, dest, str(exc), exc.retry_after, now, report)
+                    continue
+                except PermanentFailure as exc:
+                    store.outbox.record(stored_id(delivery.id), status="failed", error=str(exc))
+                    report.failed.append({"channel": kind, "recipient": dest.address, "error": str(exc)})
+                    continue
+                store.outbox.record(stored_id(delivery.id), status="sent", sent_at=now)
+                report.sent.append(dest.address)
+                report.channels[kind].append(dest.address)
+                channel.sent(message)
+            else:
+                # The whole batch went through. PostgreSQL claims by batches: claim the next (SQLite claimed all).
+                if store.outbox.batch is not None and len(due) == store.outbox.batch:
+                    tried.update(d.id for d in due if d.id is not None)
+                    due = store.outbox.claim(now, ignore_wait=ignore_wait, skip=tried)
+                    continue
+            break
     finally:
         for channel in channels.values():
             channel.close()
@@ -161,21 +176,21 @@ def send_pending(config: Config, store, *, now: datetime, load_briefing, ignore_
     return report
 
 
-def _retry_or_fail(channel: Channel, store, delivery: Delivery, dest: Destination, error: str, asked: float | None,
+def _retry_or_fail(channel: Channel, store: Store, delivery: Delivery, dest: Destination, error: str, asked: float | None,
                    now: datetime, report: DeliveryReport) -> None:
     policy = channel.policy(dest)
     attempts = delivery.attempts + 1
     if attempts < policy.max_attempts:
         next_try = now + retry_wait(policy, attempts, asked)
-        store.outbox.record(delivery.id, status="pending", error=error, next_try=next_try)
+        store.outbox.record(stored_id(delivery.id), status="pending", error=error, next_try=next_try)
         report.retrying.append({"channel": dest.channel, "recipient": dest.address, "error": error, "next_try": next_try})
     else:
         why = f"{error} (after {attempts} tries)"
-        store.outbox.record(delivery.id, status="failed", error=why)
+        store.outbox.record(stored_id(delivery.id), status="failed", error=why)
         report.failed.append({"channel": dest.channel, "recipient": dest.address, "error": why})
 
 
-def _back_off(channel: Channel, store, rest: list[Delivery], error: str, now: datetime, report: DeliveryReport) -> None:
+def _back_off(channel: Channel, store: Store, rest: list[Delivery], error: str, now: datetime, report: DeliveryReport) -> None:
     """The channel cannot be reached: every delivery on it still due counts one try and waits until the same time."""
     policy = channel.policy(_destination(rest[0]))
     next_try = now + retry_wait(policy, min(d.attempts for d in rest) + 1)
@@ -183,17 +198,17 @@ def _back_off(channel: Channel, store, rest: list[Delivery], error: str, now: da
     for delivery in rest:
         attempts = delivery.attempts + 1
         if attempts < policy.max_attempts:
-            store.outbox.record(delivery.id, status="pending", error=error, next_try=next_try)
+            store.outbox.record(stored_id(delivery.id), status="pending", error=error, next_try=next_try)
             waiting += 1
         else:
             why = f"{error} (after {attempts} tries)"
-            store.outbox.record(delivery.id, status="failed", error=why)
+            store.outbox.record(stored_id(delivery.id), status="failed", error=why)
             report.failed.append({"channel": delivery.channel, "recipient": delivery.recipient, "error": why})
     if waiting and report.unreachable is None:
         report.unreachable = {"channel": rest[0].channel, "error": error, "deliveries": waiting, "next_try": next_try}
 
 
-def _count_waiting(store, now: datetime, report: DeliveryReport) -> None:
+def _count_waiting(store: Store, now: datetime, report: DeliveryReport) -> None:
     """How many deliveries are still waiting out a backoff after this send, and the earliest retry."""
     later = [d.next_try for d in store.outbox.list(("pending",)) if d.next_try and d.next_try > now]
     report.waiting, report.next_try = len(later), min(later, default=None)

@@ -128,11 +128,12 @@ class Mailer:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def connect(self) -> None:
+    def connect(self) -> smtplib.SMTP:
         """Connect, EHLO, STARTTLS and AUTH as configured; raises SendError (connection) or DeliveryError (config)."""
         s = self.settings
         secret = password(s)
         try:
+            conn: smtplib.SMTP
             if s.security == "ssl":
                 conn = smtplib.SMTP_SSL(s.host, self.port, timeout=s.timeout, context=tls_context(s))
             else:
@@ -150,7 +151,7 @@ class Mailer:
                 conn.ehlo()
             self.found["tls"] = s.security in ("ssl", "starttls")
             self.found["auth_methods"] = conn.esmtp_features.get("auth", "").split()
-            if s.username:
+            if s.username and secret is not None:  # password() gives one whenever a username is set
                 conn.login(s.username, secret)
                 self.found["authenticated_as"] = s.username
         except smtplib.SMTPAuthenticationError as exc:
@@ -178,13 +179,13 @@ class Mailer:
             raise SendError(f"cannot connect to {s.host}:{self.port}: {_reason(exc)}", temporary=True,
                             connection_lost=True, connecting=True) from exc
         self.conn = conn
+        return conn
 
     def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
         """Send one message to one recipient, connecting (again) if needed."""
-        if self.conn is None:
-            self.connect()
+        conn = self.conn if self.conn is not None else self.connect()
         try:
-            refused = self.conn.send_message(message, from_addr=sender, to_addrs=[recipient])
+            refused = conn.send_message(message, from_addr=sender, to_addrs=[recipient])
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients.get(recipient, (550, b"refused"))
             self._reset()

@@ -152,7 +152,7 @@ class Site:
 
         store = getattr(self.local, "store", None)
         if store is None:
-            store = self.local.store = Store(self.config.state.path)
+            store = self.local.store = Store.open(self.config.state)
         return store
 
     # -- the archive ------------------------------------------------------------------------

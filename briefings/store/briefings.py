@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Iterable
 
 from briefings.models import Briefing, Delivery, HistoryItem, StoredBriefing
@@ -122,8 +123,8 @@ def _stored(row, prefix: str = "") -> StoredBriefing:
         return row[prefix + name]
 
     return StoredBriefing(
-        id=col("id"), slug=col("slug"), title=col("title"), created=dt(col("created")),
-        period_start=dt(col("period_start")), period_end=dt(col("period_end")), entry_count=col("entry_count"),
+        id=col("id"), slug=col("slug"), title=col("title"), created=datetime.fromisoformat(col("created")),
+        period_start=dt(col("period_start")), period_end=datetime.fromisoformat(col("period_end")), entry_count=col("entry_count"),
         off_topic=col("off_topic"), theme_counts=json.loads(col("theme_counts")), html_path=col("html_path"),
         text_path=col("text_path"),
     )

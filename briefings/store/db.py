@@ -99,7 +99,7 @@ def dt(value: str | None) -> datetime | None:
 class Database:
     """One connection to the state, opened by its dialect, and its transactions."""
 
-    def __init__(self, path: Path, dialect: "Dialect"):
+    def __init__(self, path: str | Path, dialect: "Dialect"):
         self.path = path
         self.dialect = dialect
         self.connection = dialect.open(path)
@@ -121,6 +121,23 @@ class Database:
     def insert(self, sql: str, params: Iterable[Any]) -> int:
         """Run an INSERT and return the id the database gave the new row (``sql`` has no RETURNING)."""
         return self.execute(f"{sql} RETURNING id", params).fetchall()[0][0]
+
+    def insert_new(self, sql: str, rows: list[tuple]) -> dict:
+        """A multi-row INSERT (``sql`` has ``VALUES {}``, ``ON CONFLICT DO NOTHING`` and ``RETURNING`` two
+        columns), by chunks the dialect's bound parameters allow: {column 1: column 2} of the rows it stored."""
+        found: dict = {}
+        if not rows:
+            return found
+        width = len(rows[0])
+        chunk = max(1, self.dialect.max_params // width)
+        one = "(" + ",".join("?" * width) + ")"
+        run = getattr(self.dialect, "insert_new", None)  # PostgreSQL: a deadlock with another collector is retried
+        for i in range(0, len(rows), chunk):
+            part = rows[i : i + chunk]
+            query = sql.format(",".join([one] * len(part)))
+            params = [value for row in part for value in row]
+            found.update((k, v) for k, v in (run(self, query, params) if run else self.all(query, params)))
+        return found
 
     def lookup(self, sql: str, values: list, *, twice: bool = False) -> dict:
         """{value: column 2} for the rows whose first column is one of values; ``sql`` has ``IN ({})``

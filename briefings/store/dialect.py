@@ -25,9 +25,10 @@ class Dialect(Protocol):
     name: str
     begin: str  # the statement that starts a write transaction
     max_in_list: int  # values one IN (...) list takes
+    max_params: int  # bound parameters one statement takes (a multi-row INSERT)
     migrations: list  # migrations[i] takes the schema from version i to i + 1 (SQL, or a function of the Database)
 
-    def open(self, target: Path) -> Any: ...
+    def open(self, target: str | Path) -> Any: ...
     def version(self, connection: Any) -> int: ...
     def set_version(self, connection: Any, version: int) -> None: ...
     def copy(self, source: Path, connection: Any) -> None: ...
@@ -39,9 +40,10 @@ class SQLite:
     name = "sqlite"
     begin = "BEGIN IMMEDIATE"  # take the write lock at once, not at the first write
     max_in_list = 400  # well under SQLite's limit on bound parameters
+    max_params = 999  # bound parameters one statement takes (SQLite's smallest limit)
     migrations = MIGRATIONS
 
-    def open(self, target: Path) -> _db.Connection:
+    def open(self, target: str | Path) -> _db.Connection:
         # Autocommit (isolation_level None): transactions are begun and ended by Database.transaction.
         connection = _db.connect(target, timeout=30, isolation_level=None)
         try:

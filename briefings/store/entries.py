@@ -9,7 +9,7 @@ from typing import Callable, Iterable
 from briefings.identity import canonical_link, fingerprint
 from briefings.models import Classification, Entry, Match
 from briefings.store.db import Database, dt, ts
-from briefings.store.fulltext import FullText
+from briefings.store.fulltext import full_text
 
 
 class Entries:
@@ -22,12 +22,16 @@ class Entries:
         An entry already stored under its key is skipped. The same story under
         another key (same canonical link, or same title and opening text) is
         not stored again: its source is added to the existing entry's sources.
-        One transaction; the lookups go by batch, not by entry.
+        One transaction; the lookups and the inserts go by batch, not by entry.
+
+        The inserts skip what a unique constraint refuses (``ON CONFLICT DO
+        NOTHING``): on PostgreSQL, key, canonical link and fingerprint are each
+        unique, so when another collector stored the same story meanwhile, the
+        refused entry is looked up again and joins the stored one as a source.
         """
         entries = list(entries)
         if not entries:
             return []
-        new: list[Entry] = []
         seen_at = ts(now)
         db = self.db
         with db.transaction():
@@ -44,37 +48,78 @@ class Entries:
                 fresh.append((entry, canon or None, fp))
             if not fresh:
                 return []
-            by_canon = db.lookup("SELECT canonical_link, id FROM entries WHERE canonical_link IN ({})",
-                                 [c for _, c, _ in fresh if c])
-            by_fp = db.lookup("SELECT fingerprint, id FROM entries WHERE fingerprint IN ({})",
-                              [f for _, _, f in fresh if f])
-            twins = []
+            # A story's stored id, or the entry of this batch that stores it.
+            by_canon: dict[str, int | Entry] = db.lookup(
+                "SELECT canonical_link, id FROM entries WHERE canonical_link IN ({})", [c for _, c, _ in fresh if c])
+            by_fp: dict[str, int | Entry] = db.lookup(
+                "SELECT fingerprint, id FROM entries WHERE fingerprint IN ({})", [f for _, _, f in fresh if f])
+            twins: list[tuple[int | Entry, Entry]] = []  # (the story's entry, the source that joins it)
+            planned: list[tuple[Entry, str | None, str | None]] = []
             for entry, canon, fp in fresh:
                 twin = (by_canon.get(canon) if canon else None) or (by_fp.get(fp) if fp else None)
                 if twin is not None:
-                    twins.append((twin, entry.source_name, entry.link, entry.key, seen_at))
+                    twins.append((twin, entry))
                     continue
-                entry.first_seen = now
-                entry.id = db.insert(
-                    "INSERT INTO entries (key, source_kind, source_name, title, link, canonical_link, fingerprint,"
-                    " guid, author, published, updated, first_seen, summary_html, content_html, flags)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (entry.key, entry.source_kind, entry.source_name, entry.title, entry.link, canon, fp,
-                     entry.guid, entry.author, ts(entry.published), ts(entry.updated), seen_at,
-                     entry.summary_html, entry.content_html, ",".join(entry.flags)),
-                )
+                planned.append((entry, canon, fp))
                 if canon:
-                    by_canon[canon] = entry.id
+                    by_canon[canon] = entry
                 if fp:
-                    by_fp[fp] = entry.id
-                new.append(entry)
+                    by_fp[fp] = entry
+            held_by = self._insert(planned, seen_at, twins)
+            new = [entry for entry, _, _ in planned if entry.id is not None and held_by.get(entry.key) == entry.id]
+            for entry in new:
+                entry.first_seen = now
+            # A source whose key another collector stored meanwhile as an entry of its own is that entry already.
             db.executemany(
                 "INSERT INTO entry_sources (entry_id, source_name, link, key, first_seen)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                twins,
+                " SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM entries WHERE key = ?) ON CONFLICT DO NOTHING",
+                [(twin if isinstance(twin, int) else held_by[twin.key], entry.source_name, entry.link, entry.key,
+                  seen_at, entry.key) for twin, entry in twins],
             )
-            FullText(db).index(new)  # searchable from the moment it is stored
+            full_text(db).index(new)  # searchable from the moment it is stored
         return new
+
+    def _insert(self, planned: list, seen_at: str | None, twins: list) -> dict[str, int]:
+        """Insert the planned entries by batch, each stored one taking the id the database gave it (entry.id);
+        {key: id of the entry that holds the story}: its own, or the one another collector stored meanwhile
+        (then the entry is added to twins when it is a new source of that story)."""
+        db = self.db
+        held_by: dict[str, int] = {}
+        columns = ("key, source_kind, source_name, title, link, canonical_link, fingerprint, guid, author,"
+                   " published, updated, first_seen, summary_html, content_html, flags")
+        while planned:
+            rows = [(e.key, e.source_kind, e.source_name, e.title, e.link, canon, fp, e.guid, e.author,
+                     ts(e.published), ts(e.updated), seen_at, e.summary_html, e.content_html, ",".join(e.flags))
+                    for e, canon, fp in planned]
+            ids = db.insert_new(f"INSERT INTO entries ({columns}) VALUES {{}} ON CONFLICT DO NOTHING"
+                                " RETURNING key, id", rows)
+            refused = []
+            for entry, canon, fp in planned:
+                if entry.key in ids:
+                    entry.id = held_by[entry.key] = ids[entry.key]
+                else:
+                    refused.append((entry, canon, fp))
+            if not refused:
+                break
+            # Another collector stored these stories (or keys) since the lookups: join what it stored.
+            by_key = db.lookup("SELECT key, id FROM entries WHERE key IN ({})"
+                               " UNION ALL SELECT key, entry_id FROM entry_sources WHERE key IN ({})",
+                               [e.key for e, _, _ in refused], twice=True)
+            by_canon = db.lookup("SELECT canonical_link, id FROM entries WHERE canonical_link IN ({})",
+                                 [c for _, c, _ in refused if c])
+            by_fp = db.lookup("SELECT fingerprint, id FROM entries WHERE fingerprint IN ({})",
+                              [f for _, _, f in refused if f])
+            planned = []
+            for entry, canon, fp in refused:
+                holder = by_key.get(entry.key)
+                if holder is None:
+                    holder = (by_canon.get(canon) if canon else None) or (by_fp.get(fp) if fp else None)
+                    if holder is None:  # what refused it is gone again: try once more
+                        planned.append((entry, canon, fp))
+                        continue
+                    twins.append((holder, entry))
+                held_by[entry.key] = holder
+        return held_by
 
     def save_classifications(self, pairs: Iterable[tuple[int, Classification]]) -> None:
         with self.db.transaction() as db:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Iterable
 
 from briefings.clock import backoff
-from briefings.models import FeedResult, FeedState
+from briefings.models import FETCHED, FeedResult, FeedState
 from briefings.store.db import Database, dt, ts
 
 # A failing feed is tried again at the next collect after one failure; after the second in a row it
@@ -55,7 +55,7 @@ class Feeds:
 
     def record(self, result: FeedResult, *, now: datetime, backoff_max_hours: float) -> None:
         """Store what one fetch gave: validators on success, health on failure."""
-        if result.status in ("ok", "not-modified"):
+        if result.status in FETCHED:
             self.db.execute(
                 "UPDATE feeds SET status = ?, last_attempt = ?, last_success = ?, last_error = ?,"
                 " consecutive_failures = 0, next_try = NULL, etag = COALESCE(?, etag),"

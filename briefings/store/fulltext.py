@@ -111,3 +111,12 @@ class FullText:
 def _segments(snippet: str) -> tuple[tuple[str, bool], ...]:
     """The snippet as (text, is a matched word) pieces, from the marks snippet() put around the matches."""
     return tuple((part, i % 2 == 1) for i, part in enumerate(re.split("[\x02\x03]", snippet)) if part)
+
+
+def full_text(db: Database):
+    """The full-text search of this database: FTS5 on SQLite, tsvector on PostgreSQL."""
+    if db.dialect.name == "postgresql":
+        from briefings.store.postgres import PgFullText
+
+        return PgFullText(db)
+    return FullText(db)

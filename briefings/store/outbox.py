@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Iterable
+from typing import Collection, Iterable
 
 from briefings.models import Delivery, DeliveryStatus
 from briefings.store.db import Database, dt, ts
 
 
 class Outbox:
+    batch: int | None = None  # claim gives every due delivery at once: on SQLite the job lock keeps one sender
+    record_also = ""  # more to set when an outcome is recorded (PostgreSQL: the end of the claim)
+
     def __init__(self, db: Database):
         self.db = db
 
@@ -31,6 +34,11 @@ class Outbox:
             query += " AND (d.next_try IS NULL OR d.next_try <= ?)"
             params = (ts(now),)
         return [_delivery(r) for r in self.db.execute(query + " ORDER BY d.briefing_id, d.id", params)]
+
+    def claim(self, now: datetime, *, ignore_wait: bool = False, skip: Collection[int] = ()) -> list[Delivery]:
+        """The due deliveries this sender is to send (a batch of at most ``batch``; None: all of them, and
+        ``skip``, the ids tried already in this send, never comes into play)."""
+        return self.due(now, ignore_wait=ignore_wait)
 
     def list(self, statuses: Iterable[DeliveryStatus] | None = None) -> list[Delivery]:
         """The deliveries in these statuses (all when none given), oldest briefing first."""
@@ -54,7 +62,7 @@ class Outbox:
         """One delivery's outcome, committed at once: a crash right after loses no record of it."""
         self.db.execute(
             "UPDATE deliveries SET status = ?, last_error = ?, next_try = ?, sent_at = COALESCE(?, sent_at),"
-            " attempts = attempts + ? WHERE id = ?",
+            f" attempts = attempts + ?{self.record_also} WHERE id = ?",
             (status, error, ts(next_try), ts(sent_at), int(count_attempt), delivery_id),
         )
 
