@@ -34,6 +34,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timedelta
 
 OPENING_WORDS = 120  # how much of a report's text is read
@@ -157,6 +158,15 @@ _COUNTRIES["u s"] = "us"  # "U.S." as the word pattern splits it
 _DIGIT = re.compile(r"\d")
 
 
+@lru_cache(maxsize=200_000)
+def _word(word: str) -> str | None:
+    """The stem a word counts as, or None for a stop word (cached: a collection repeats its words)."""
+    low = word.lower()
+    if low in _STOP or len(low) < 2 and not low.isdigit():
+        return None
+    return _stem(low.replace("'s", "").replace("'", ""))
+
+
 def _stem(word: str) -> str:
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
@@ -185,8 +195,13 @@ def _countries(text: str) -> set[str]:
     return found
 
 
+_SESSION_WORDS = re.compile(_SESSION_NOUN, re.I)
+
+
 def _ordinals(text: str) -> set[int]:
-    found = set()
+    found: set[int] = set()
+    if not _SESSION_WORDS.search(text):
+        return found
     for match in _ORDINAL_BEFORE.finditer(text):
         word = match.group(1).lower()
         found.add(_ORDINAL_WORDS.get(word) or int(re.sub(r"\D", "", word)))
@@ -231,10 +246,9 @@ def _features(report: Report) -> _Features:
     def add(text: str, weight: float, is_title: bool) -> None:
         for match in _WORD.finditer(text):
             word = match.group(0)
-            low = word.lower()
-            if low in _STOP or len(low) < 2 and not low.isdigit():
+            stem = _word(word)
+            if stem is None:
                 continue
-            stem = _stem(low.replace("'s", "").replace("'", ""))
             everything.add(stem)
             name = False
             if _DIGIT.search(word):
