@@ -42,21 +42,21 @@ def one_pass(count: int) -> dict[str, float]:
     times: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as folder:
         store = Store(Path(folder) / "state.sqlite3")
-        store.ensure_feeds((f"feed {i}", f"https://example.org/{i}.xml") for i in range(count // 50))
+        store.feeds.ensure_all((f"feed {i}", f"https://example.org/{i}.xml") for i in range(count // 50))
         started = time.perf_counter()
         for i in range(0, count, 50):
-            store.add_entries(batch[i : i + 50], now=now, text_of=lambda e: e.summary_html)
+            store.entries.add(batch[i : i + 50], now=now, text_of=lambda e: e.summary_html)
         times["store new entries"] = time.perf_counter() - started
         started = time.perf_counter()
         for i in range(0, count, 50):
-            store.add_entries(batch[i : i + 50], now=now, text_of=lambda e: e.summary_html)
+            store.entries.add(batch[i : i + 50], now=now, text_of=lambda e: e.summary_html)
         times["look up known entries"] = time.perf_counter() - started
         started = time.perf_counter()
-        store.pending()
+        store.entries.pending()
         times["read pending entries"] = time.perf_counter() - started
         started = time.perf_counter()
         for _ in range(20):
-            store.feed_states()
+            store.feeds.all()
         times["feed states x 20"] = time.perf_counter() - started
         store.close()
     return times
@@ -68,7 +68,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
-    import briefings.store as store_module
+    import briefings.store.db as store_module
 
     guarded = store_module.connect
     plain = lambda path, **kwargs: sqlite3.connect(path, **kwargs)  # noqa: E731

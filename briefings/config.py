@@ -178,6 +178,19 @@ class Recipient:
 
 
 @dataclass(frozen=True)
+class Webhook:
+    """One [[webhooks]] table: where a briefing's summary and top links are posted."""
+
+    name: str = _s("", "Name shown by `briefings outbox` and in every message about it; default: the URL's host.")
+    url: str = _s("", "Required: the incoming-webhook URL (Slack, Teams) or any JSON endpoint; http or https. Never shown in messages.")
+    format: str = _s("json", "slack (Block Kit), teams (MessageCard) or json (the object documented under Webhooks).")
+    themes: list = _s([], "Only these themes' entries and counts; empty: every theme.")
+    timeout: float = _s(10.0, "Seconds allowed for each post: connect, send and the answer.", range=Range(0, 600, open_lo=True))
+    max_attempts: int = _s(5, "Tries before the delivery is reported failed.", range=Range(1, 1000))
+    retry_minutes: float = _s(5.0, "Wait after a temporary failure (429, 5xx, timeout); doubles with each try, at most a day; a longer Retry-After wins.", range=Range(0, 1440))
+
+
+@dataclass(frozen=True)
 class FeedConfig:
     name: str
     url: str
@@ -224,11 +237,17 @@ class Config:
     feeds: tuple[FeedConfig, ...]
     themes: tuple[Theme, ...]
     recipients: tuple[Recipient, ...] = ()
+    webhooks: tuple[Webhook, ...] = ()
 
     @property
     def mail_enabled(self) -> bool:
         """E-mail goes out when [smtp] names a host and there is at least one recipient."""
         return bool(self.smtp.host and self.recipients)
+
+    @property
+    def delivery_enabled(self) -> bool:
+        """Briefings are delivered (the outbox is kept and sent) when any channel is configured."""
+        return self.mail_enabled or bool(self.webhooks)
 
     @property
     def root(self) -> Path:
@@ -239,9 +258,11 @@ class Config:
 
 
 def settings_reference() -> list[tuple[str, str, Any, str]]:
-    """(table, key, default, help) for every setting: for `briefings check` and the docs."""
+    """(table, key, default, help) for every setting: for `briefings check` and the docs.
+
+    The keys of each [[webhooks]] table come last, under the table "[webhooks]"."""
     rows = []
-    for table, cls in SECTIONS.items():
+    for table, cls in [*SECTIONS.items(), ("[webhooks]", Webhook)]:
         for f in dataclasses.fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
             help_text = f.metadata.get("help", "")
@@ -314,7 +335,7 @@ def from_dict(data: dict, cfg_path: Path, text: str = "") -> Config:
         name = ".".join(p for p in (table, key) if p)
         raise ConfigError(f"{where}: [{table}] {key}: {message}" if key else f"{where}: [{name}]: {message}", hint)
 
-    known = set(SECTIONS) | {"feeds", "themes", "recipients"}
+    known = set(SECTIONS) | {"feeds", "themes", "recipients", "webhooks"}
     for table in data:
         if table not in known:
             fail(f"unknown table (known: {', '.join(sorted(known))})", table)
@@ -339,7 +360,8 @@ def from_dict(data: dict, cfg_path: Path, text: str = "") -> Config:
         themes = default_themes()
     recipients = _recipients(data.get("recipients", []), {t.id for t in themes}, fail)
     _check_mail(sections["smtp"], sections["email"], recipients, fail)
-    return Config(path=cfg_path, feeds=feeds, themes=themes, recipients=recipients, **sections)
+    webhooks = _webhooks(data.get("webhooks", []), {t.id for t in themes}, root, fail)
+    return Config(path=cfg_path, feeds=feeds, themes=themes, recipients=recipients, webhooks=webhooks, **sections)
 
 
 def _check_schedule(schedule: "ScheduleSettings", fail) -> None:
@@ -425,6 +447,40 @@ def _recipients(raw: Any, theme_ids: set[str], fail) -> tuple["Recipient", ...]:
             if theme not in theme_ids:
                 fail(f"unknown theme id {theme!r} (known: {', '.join(sorted(theme_ids))})", "recipients", "themes", index=i)
         out.append(Recipient(email=email, name=name.strip(), themes=tuple(themes)))
+    return tuple(out)
+
+
+def _webhooks(raw: Any, theme_ids: set[str], root: Path, fail) -> tuple[Webhook, ...]:
+    from urllib.parse import urlsplit
+
+    from briefings.messages import FORMATS
+
+    if not isinstance(raw, list):
+        fail("must be an array of tables: write each webhook as [[webhooks]]", "webhooks")
+    out, names = [], set()
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            fail("each webhook must be a table with url and format", "webhooks", index=i)
+
+        def at(message, table, key=None, index=None, hint=None, i=i):
+            fail(message, table, key, index=i, hint=hint)
+
+        hook = _build(Webhook, item, "webhooks", root, at)
+        problem = feed_url_problem(hook.url)
+        if problem:
+            at(problem, "webhooks", "url", hint="paste the whole incoming-webhook URL, e.g. https://hooks.slack.com/services/...")
+        if hook.format not in FORMATS:
+            at(f"must be {', '.join(FORMATS[:-1])} or {FORMATS[-1]}, got {hook.format!r}", "webhooks", "format")
+        for theme in hook.themes:
+            if theme not in theme_ids:
+                at(f"unknown theme id {theme!r} (known: {', '.join(sorted(theme_ids))})", "webhooks", "themes")
+        name = hook.name.strip() or urlsplit(hook.url).hostname or hook.url
+        if "\n" in name or "\r" in name:
+            at("expected a one-line string", "webhooks", "name")
+        if name in names:
+            at(f"two webhooks are named {name!r}", "webhooks", "name", hint="give each webhook its own name")
+        names.add(name)
+        out.append(dataclasses.replace(hook, name=name))
     return tuple(out)
 
 

@@ -23,7 +23,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -31,6 +31,7 @@ import schedule
 
 from briefings import config as config_module
 from briefings import timetable
+from briefings.clock import backoff, utcnow
 from briefings.config import Config
 from briefings.errors import BriefingsError
 from briefings.lock import LockBusy, daemon_lock, job_lock
@@ -38,10 +39,6 @@ from briefings.signals import StopRequest
 
 log = logging.getLogger("briefings.daemon")
 MAX_RETRY = timedelta(hours=1)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class TimetableJob(schedule.Job):
@@ -154,7 +151,7 @@ class Daemon:
         if self.stopping.is_set():
             log.warning("job %s stopped after %.1f s: %s", name, seconds, error)
             return None
-        delay = min(MAX_RETRY, timedelta(seconds=self.config.schedule.retry_seconds * 2 ** (count - 1)))
+        delay = backoff(count, timedelta(seconds=self.config.schedule.retry_seconds), MAX_RETRY)
         log.error("job %s failed after %.1f s (%d in a row): %s; trying again in %s", name, seconds, count,
                   error, _duration(delay.total_seconds()))
         self._retry_later(name, work, delay)
@@ -180,7 +177,7 @@ class Daemon:
         text = f"{report.new_entries} new entries from {len(report.feeds)} feeds and the reading list, {failed} feeds failed"
         for feed in report.feeds_failed:
             log.warning("feed %s: %s", feed["name"], feed["error"])
-        if self.config.mail_enabled and not report.stopped:
+        if self.config.delivery_enabled and not report.stopped:
             store = open_store(self.config)
             try:
                 delivery = send_outbox(self.config, store, stop=self.should_stop)
@@ -206,7 +203,7 @@ class Daemon:
             text = "nothing new since the last briefing"
         text += f" ({report.new_entries} new entries collected)"
         if report.delivery is not None:
-            text += f"; e-mail: {_delivery_text(report.delivery)}"
+            text += f"; delivery: {_delivery_text(report.delivery)}"
         return text
 
     def _heartbeat(self) -> None:
@@ -272,7 +269,7 @@ def catch_up_due(config: Config, now: datetime) -> str | None:
 
     store = open_store(config)
     try:
-        last = store.last_briefing_time()
+        last = store.meta.last_briefing_time()
     finally:
         store.close()
     tz = timetable.zone(config.schedule.timezone)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +12,7 @@ from xml.sax.saxutils import quoteattr
 import tomlkit
 
 from briefings.errors import ConfigError
+from briefings.files import write_atomic
 
 
 @dataclass(frozen=True)
@@ -232,15 +231,4 @@ class FeedEditor:
     def save(self) -> None:
         """Check the result loads, then write atomically: a crash leaves the old file or the new one, never half of one."""
         self.check()
-        fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(self.text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            if self.path.exists():
-                os.chmod(tmp, self.path.stat().st_mode & 0o777)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, self.text, mode=self.path.stat().st_mode & 0o777 if self.path.exists() else None)

@@ -14,14 +14,16 @@ import logging
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterable
 
 from briefings.collect.corpus import load_corpus
 from briefings.collect.feeds import fetch_all
 from briefings.config import Config
 from briefings.models import Entry, FeedResult
 from briefings.signals import Stopped, check
-from briefings.store import Store, connect, utcnow
+from briefings.clock import utcnow
+from briefings.store import Store
 from briefings.text import html_to_text
 
 log = logging.getLogger("briefings.pipeline")
@@ -62,15 +64,7 @@ def open_store(config: Config, *, dry_run: bool = False) -> Store:
     """The state file; for a dry run, an in-memory copy of it, so nothing is written."""
     if not dry_run:
         return Store(config.state.path)
-    memory = Store(":memory:")
-    if config.state.path.exists():
-        source = connect(config.state.path)
-        try:
-            source.backup(memory.db)
-        finally:
-            source.close()
-        memory.migrate()
-    return memory
+    return Store.in_memory_copy(config.state.path)
 
 
 def collect(
@@ -87,7 +81,7 @@ def collect(
     When stop() turns true, no other feed starts: the feeds in flight are stored
     (each feed in one transaction), the rest is fetched next time.
     """
-    states = store.ensure_feeds((feed.name, feed.url) for feed in config.feeds)
+    states = store.feeds.ensure_all((feed.name, feed.url) for feed in config.feeds)
     order = {feed.name: i for i, feed in enumerate(config.feeds)}
     new: list[Entry] = []
     ready: dict[int, FeedResult] = {}
@@ -116,7 +110,7 @@ def collect(
         corpus = load_corpus(config.corpus.path)
         report.corpus_documents = len(corpus.entries)
         report.corpus_skipped = [{"file": f, "reason": r} for f, r in corpus.skipped]
-        new.extend(store.add_entries(corpus.entries, now=now, text_of=entry_text))
+        new.extend(store.entries.add(corpus.entries, now=now, text_of=entry_text))
     report.new_entries = len(new)  # stopped early too: what was stored is counted
     report.new_by_source = dict(Counter(e.source_name for e in new))
     return new
@@ -127,8 +121,8 @@ def _store_result(config: Config, store: Store, report: RunReport, result: FeedR
     # entries, or a crash between the two would lose them to the next 304.
     with store.transaction():
         if result.status != "skipped":
-            store.record_feed(result, now=now, backoff_max_hours=config.fetch.backoff_max_hours)
-        added = store.add_entries(result.entries, now=now, text_of=entry_text)
+            store.feeds.record(result, now=now, backoff_max_hours=config.fetch.backoff_max_hours)
+        added = store.entries.add(result.entries, now=now, text_of=entry_text)
     result.new = len(added)
     new.extend(added)
     report.feeds.append(
@@ -173,14 +167,14 @@ def classify_pending(config: Config, store: Store, *, stop: Callable[[], bool] |
 
     # Every pending entry is classified again, so an edit to the themes applies to the next briefing.
     classifier = build_classifier(config)
-    pending = store.pending()
+    pending = store.entries.pending()
     log.debug("classifying %d pending entries", len(pending))
     done = []
     for entry, _ in pending:
         check(stop)
         done.append((entry.id, classifier.classify(entry)))
     check(stop)
-    store.save_classifications(done)
+    store.entries.save_classifications(done)
     return [(entry, c) for (entry, _), (_, c) in zip(pending, done)]
 
 
@@ -212,12 +206,12 @@ def run_once(
         if report.stopped:
             return report
         # The outbox is sent whether or not this run made a briefing: earlier deliveries may be due.
-        if not dry_run and config.mail_enabled:
+        if not dry_run and config.delivery_enabled:
             delivery = send_outbox(config, store, now=now, stop=stop)
             report.delivery = delivery.as_dict()
             report.stopped = delivery.stopped
         if not dry_run and not report.stopped:
-            store.set_time("last_briefing_run", now)
+            store.meta.set_time("last_briefing_run", now)
         return report
     finally:
         store.close()
@@ -229,7 +223,7 @@ def make_briefing(config: Config, store: Store, report: RunReport, *, now: datet
 
     A stop request while classifying or rendering sets report.stopped and stores nothing of the
     briefing; once it is stored, its files are written whatever comes."""
-    from briefings.deliver.disk import write_archive, write_briefing
+    from briefings.deliver.disk import write_briefing
     from briefings.deliver.outbox import outbox_rows
     from briefings.render import render
 
@@ -267,17 +261,17 @@ def make_briefing(config: Config, store: Store, report: RunReport, *, now: datet
     }
     # The briefing and its outbox are stored (its entries settled) before any file is written or
     # message sent: if either fails, the next run finishes it from the store; nothing is lost or repeated.
-    briefing_id = store.save_briefing(
+    briefing_id = store.briefings.save(
         briefing, html=rendered.html, text=rendered.text, left_out=left_out, deliveries=outbox_rows(config, briefing)
     )
     report.briefing["id"] = briefing_id
     if not dry_run:
         write_briefing(config.output.dir, briefing.slug, rendered.web_html, rendered.text)
-        store.set_briefing_paths(briefing_id, str(html_path), str(text_path))
+        store.briefings.set_paths(briefing_id, str(html_path), str(text_path))
         report.written += [str(html_path), str(text_path)]
         # Only the theme pages this briefing adds to change; the others stay as they are.
-        report.written.append(str(write_archive(config, store, themes=briefing.theme_counts)[0]))
-        store.set_archived_through(briefing_id)
+        report.written.append(str(write_archive(config, store, themes=briefing.theme_counts)[-1]))
+        store.meta.set_archived_through(briefing_id)
 
 
 def compose_pending(config: Config, store: Store, *, now: datetime, stop: Callable[[], bool] | None = None):
@@ -288,9 +282,9 @@ def compose_pending(config: Config, store: Store, *, now: datetime, stop: Callab
     pending = classify_pending(config, store, stop=stop)
     if not any(c.theme is not None for _, c in pending) and not (config.briefing.include_off_topic and pending):
         return pending, None
-    last = store.last_briefing()
+    last = store.briefings.last()
     briefing, left_out = compose(
-        config, pending, now=now, since=last["created"] if last else None, slug_taken=store.slug_taken
+        config, pending, now=now, since=last.created if last else None, slug_taken=store.briefings.slug_taken
     )
     enrich(config, store, briefing)
     return pending, (briefing, left_out)
@@ -309,43 +303,55 @@ def finish_unwritten(config: Config, store: Store) -> list[str]:
     pages it links to; and the index and those theme pages again when their last write did not finish
     (a crash, a full disk): the store keeps the newest briefing the archive pages were written for.
     """
-    from briefings.deliver.disk import briefing_paths, write_archive, write_briefing
+    from briefings.deliver.disk import briefing_paths, write_briefing
 
-    stored = store.briefings()
+    stored = store.briefings.all()
     if not stored:
         return []
     written: list[str] = []
-    through = store.archived_through()
+    through = store.meta.archived_through()
     owed: set[str] = set()  # the themes whose pages must list a briefing they may not list yet
     for row in reversed(stored):  # oldest first, as they were made
-        html_path, text_path = briefing_paths(config.output.dir, row["slug"])
-        if row["html_path"] is None or not html_path.exists() or not text_path.exists():
-            web_html, text = rebuild_briefing(config, store, row["id"])
-            write_briefing(config.output.dir, row["slug"], web_html, text)
-            store.set_briefing_paths(row["id"], str(html_path), str(text_path))
+        html_path, text_path = briefing_paths(config.output.dir, row.slug)
+        if row.html_path is None or not html_path.exists() or not text_path.exists():
+            web_html, text = rebuild_briefing(config, store, row.id)
+            write_briefing(config.output.dir, row.slug, web_html, text)
+            store.briefings.set_paths(row.id, str(html_path), str(text_path))
             written += [str(html_path), str(text_path)]
-        elif through is not None and row["id"] <= through:
+        elif through is not None and row.id <= through:
             continue
-        owed.update(row["theme_counts"])
+        owed.update(row.theme_counts)
     pages = [config.output.dir / "themes" / f"{t.id}.html" for t in config.themes]  # the index links them all
     index = config.output.dir / "index.html"
     if owed or not index.exists() or not all(p.exists() for p in pages):
         # write_archive also writes every theme page missing on disk.
         written += [str(p) for p in write_archive(config, store, themes=owed)]
-        store.set_archived_through(stored[0]["id"])
+        store.meta.set_archived_through(stored[0].id)
     return written
+
+
+def write_archive(config: Config, store: Store, themes: Iterable[str] | None = None) -> list[Path]:
+    """index.html and the pages of the given themes (None: all), rendered from the store and written;
+    their paths, the index last. A theme page missing on disk is always written."""
+    from briefings.deliver.disk import write_pages
+    from briefings.render import archive_pages
+
+    if themes is not None:
+        missing = [t.id for t in config.themes if not (config.output.dir / "themes" / f"{t.id}.html").exists()]
+        themes = {*themes, *missing}
+    return write_pages(config.output.dir, archive_pages(config, store.briefings.history(), store.briefings.all(), themes))
 
 
 def load_briefing(config: Config, store: Store, briefing_id: int):
     """A stored briefing, composed again from the entries it included."""
     from briefings.compose import compose
 
-    row = store.db.execute("SELECT * FROM briefings WHERE id = ?", (briefing_id,)).fetchone()
-    entries = [(e, c) for e, c in store.entries_of_briefing(briefing_id) if c is not None]
-    created = datetime.fromisoformat(row["created"])
-    since = datetime.fromisoformat(row["period_start"]) if row["period_start"] else None
-    briefing, _ = compose(config, entries, now=created, since=since)
-    briefing.slug, briefing.title, briefing.off_topic, briefing.id = row["slug"], row["title"], row["off_topic"], row["id"]
+    stored = store.briefings.get(briefing_id)
+    if stored is None:
+        raise LookupError(f"no stored briefing has id {briefing_id}")
+    entries = [(e, c) for e, c in store.entries.of_briefing(briefing_id) if c is not None]
+    briefing, _ = compose(config, entries, now=stored.created, since=stored.period_start)
+    briefing.slug, briefing.title, briefing.off_topic, briefing.id = stored.slug, stored.title, stored.off_topic, stored.id
     enrich(config, store, briefing)
     return briefing
 
@@ -354,9 +360,9 @@ def enrich(config: Config, store: Store, briefing) -> None:
     """What a briefing shows beyond its entries: the change since the one before, and the reading list."""
     from briefings.compose import pick_reading
 
-    before = store.briefing_before(briefing.id)
-    briefing.previous_counts = before["theme_counts"] if before else None
-    briefing.reading = pick_reading(briefing, store.reading_list(), limit=config.briefing.reading_list)
+    before = store.briefings.before(briefing.id)
+    briefing.previous_counts = before.theme_counts if before else None
+    briefing.reading = pick_reading(briefing, store.entries.reading_list(), limit=config.briefing.reading_list)
 
 
 def rebuild_archive(config: Config, store: Store) -> list[str]:
@@ -365,19 +371,19 @@ def rebuild_archive(config: Config, store: Store) -> list[str]:
     For after an upgrade or a change of templates; the e-mails already sent are
     not touched, and nothing is marked or collected.
     """
-    from briefings.deliver.disk import write_archive, write_briefing
+    from briefings.deliver.disk import write_briefing
     from briefings.render import render
 
     written: list[str] = []
-    for row in store.briefings():
-        rendered = render(load_briefing(config, store, row["id"]), config)
-        html_path, text_path = write_briefing(config.output.dir, row["slug"], rendered.web_html, rendered.text)
-        store.set_briefing_paths(row["id"], str(html_path), str(text_path))
+    for row in store.briefings.all():
+        rendered = render(load_briefing(config, store, row.id), config)
+        html_path, text_path = write_briefing(config.output.dir, row.slug, rendered.web_html, rendered.text)
+        store.briefings.set_paths(row.id, str(html_path), str(text_path))
         written += [str(html_path), str(text_path)]
     written += [str(p) for p in write_archive(config, store)]
-    newest = store.last_briefing()
+    newest = store.briefings.last()
     if newest is not None:
-        store.set_archived_through(newest["id"])
+        store.meta.set_archived_through(newest.id)
     return written
 
 
@@ -400,9 +406,8 @@ def rebuild_briefing(config: Config, store: Store, briefing_id: int) -> tuple[st
     """The web HTML and the text of a stored briefing, rendered again from its entries."""
     from briefings.render import render
 
-    row = store.db.execute("SELECT text FROM briefings WHERE id = ?", (briefing_id,)).fetchone()
     rendered = render(load_briefing(config, store, briefing_id), config)
-    return rendered.web_html, row["text"] or rendered.text
+    return rendered.web_html, store.briefings.text(briefing_id) or rendered.text
 
 
 def send_outbox(config: Config, store: Store, *, now: datetime | None = None, ignore_wait: bool = False,

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Iterable
 from urllib.parse import urlsplit
 
 import jinja2
@@ -24,7 +25,7 @@ from markupsafe import Markup
 from briefings import __version__, resources
 from briefings.config import Config
 from briefings.errors import BriefingsError
-from briefings.models import Briefing, Rendered
+from briefings.models import Briefing, HistoryItem, Rendered, StoredBriefing
 from briefings.signals import StopCheck, check
 
 SAFE_SCHEMES = {"http", "https", "mailto"}
@@ -256,6 +257,77 @@ def render(briefing: Briefing, config: Config, *, generated: datetime | None = N
     return Rendered(html=html, text=text, web_html=web_html, email_limit=limit)
 
 
+def archive_pages(config: Config, history: list[HistoryItem], listed: list[StoredBriefing],
+                  themes: Iterable[str] | None = None) -> dict[str, str]:
+    """The archive's pages, built: {"themes/<id>.html": html, ..., "index.html": html}, the index last.
+
+    history: every entry a briefing listed (store.briefings.history()); listed: every briefing, newest first
+    (store.briefings.all()). The index lists every briefing with its date, entry count and theme counts;
+    each theme page lists that theme's entries across briefings. themes: the ids whose pages to build
+    (None: all). Plain relative links: it all works from the file system, without a server.
+    """
+    from briefings.compose import entry_excerpt
+    from briefings.models import BriefingItem
+
+    env = environment(config)
+    names = {t.id: t.name for t in config.themes}
+    order = {t.id: i for i, t in enumerate(config.themes)}
+    wanted = set(names) if themes is None else set(themes) & set(names)
+    totals: dict[str, int] = {}
+    groups: dict[str, list[dict]] = {t: [] for t in wanted}
+    for row in history:
+        theme = row.theme
+        if theme not in names:
+            continue  # off-topic, or a theme no longer in config.toml
+        totals[theme] = totals.get(theme, 0) + 1
+        if theme not in groups:
+            continue  # its page is not built: counted for the index only
+        briefing = row.briefing
+        bucket = groups[theme]
+        if not bucket or bucket[-1]["id"] != briefing.id:
+            bucket.append({"id": briefing.id, "slug": briefing.slug, "title": briefing.title,
+                           "created": briefing.created, "items": []})
+        entry = row.entry
+        excerpt = entry_excerpt(entry, config.briefing.excerpt_sentences)
+        item = item_view(BriefingItem(entry, row.classification, excerpt), names)
+        item["tags"] = [t for t in item["tags"] if t["id"] in names]  # each tag links to its theme's page
+        bucket[-1]["items"].append(item)
+    pages: dict[str, str] = {}
+    for theme in config.themes:
+        if theme.id not in groups:
+            continue
+        html = env.get_template("theme.html.j2").render(
+            title=config.briefing.title, theme=theme, groups=groups[theme.id], count=totals.get(theme.id, 0),
+            version=__version__,
+        )
+        pages[f"themes/{theme.id}.html"] = inline_css(html)
+    rows = []
+    days = [b.created.date() for b in listed]
+    for b in listed:
+        html_name = Path(b.html_path).name if b.html_path else None
+        text_name = Path(b.text_path).name if b.text_path else None
+        counts = sorted(b.theme_counts.items(), key=lambda kv: order.get(kv[0], len(order)))
+        rows.append(
+            {
+                "title": b.title,
+                "created": b.created,
+                # Two briefings on one day are told apart by their time.
+                "time": f"{b.created:%H:%M} UTC" if days.count(b.created.date()) > 1 else None,
+                "entry_count": b.entry_count,
+                "href": html_name,
+                "text_href": text_name,
+                "themes": [{"id": k, "name": names.get(k, k), "count": v,
+                            "page": f"themes/{k}.html" if k in names else None} for k, v in counts],
+            }
+        )
+    index = env.get_template("index.html.j2").render(
+        title=config.briefing.title, briefings=rows, version=__version__,
+        themes=[{"id": t.id, "name": t.name, "count": totals.get(t.id, 0)} for t in config.themes],
+    )
+    pages["index.html"] = inline_css(index)  # last: it links to the theme pages
+    return pages
+
+
 def unsubscribe_link(config: Config, email: str) -> str | None:
     """The recipient's unsubscribe link: the https URL when set, else a mailto."""
     from urllib.parse import quote
@@ -263,8 +335,15 @@ def unsubscribe_link(config: Config, email: str) -> str | None:
     if config.email.unsubscribe_url:
         return config.email.unsubscribe_url.replace("{email}", quote(email, safe="@"))
     if config.email.unsubscribe_mailto:
-        return "mailto:" + config.email.unsubscribe_mailto.replace("{email}", quote(email, safe="@")) + "?subject=unsubscribe"
+        return unsubscribe_mailto(config.email.unsubscribe_mailto, email)
     return None
+
+
+def unsubscribe_mailto(address: str, email: str) -> str:
+    """mailto:address?subject=unsubscribe, with {email} in address replaced by the recipient's (URL-quoted)."""
+    from urllib.parse import quote
+
+    return "mailto:" + address.replace("{email}", quote(email, safe="@")) + "?subject=unsubscribe"
 
 
 def personalize(rendered: Rendered, config: Config, email: str) -> tuple[str, str]:

@@ -394,20 +394,20 @@ def test_per_host_limit_is_respected(tmp_path, feed_server, cli_run):
 def test_failing_feed_backs_off_exponentially_and_success_resets(tmp_path):
     now = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
     with Store(tmp_path / "s.sqlite3") as store:
-        store.ensure_feed("flaky", "http://127.0.0.1:9/flaky")
+        store.feeds.ensure("flaky", "http://127.0.0.1:9/flaky")
         waits = []
         for i in range(8):
-            store.record_feed(FeedResult("flaky", "u", "failed", error="HTTP 503"), now=now, backoff_max_hours=6)
-            row = store.feed_state("flaky")
-            waits.append((datetime.fromisoformat(row["next_try"]) - now) if row["next_try"] else timedelta(0))
-        assert row["consecutive_failures"] == 8
+            store.feeds.record(FeedResult("flaky", "u", "failed", error="HTTP 503"), now=now, backoff_max_hours=6)
+            row = store.feeds.get("flaky")
+            waits.append((row.next_try - now) if row.next_try else timedelta(0))
+        assert row.consecutive_failures == 8
         hours = [w.total_seconds() / 3600 for w in waits]
         assert hours[0] == 0  # one failure: tried again next run
         assert hours[1:5] == [0.5, 1, 2, 4]
         assert hours[5:] == [6, 6, 6]  # capped
-        store.record_feed(FeedResult("flaky", "u", "ok"), now=now, backoff_max_hours=6)
-        row = store.feed_state("flaky")
-        assert row["consecutive_failures"] == 0 and row["next_try"] is None and row["last_success"]
+        store.feeds.record(FeedResult("flaky", "u", "ok"), now=now, backoff_max_hours=6)
+        row = store.feeds.get("flaky")
+        assert row.consecutive_failures == 0 and row.next_try is None and row.last_success == now
 
 
 def test_backing_off_feed_is_skipped_with_the_reason(tmp_path, feed_server, cli_run):

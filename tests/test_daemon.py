@@ -306,7 +306,7 @@ def test_catch_up_sends_the_missed_briefing_once(tmp_path, feed_server, smtp_sin
     cfg = write_config(tmp_path, [("norms", url)], corpus=None, extra=extra)
     config = config_module.load(cfg)
     with Store(config.state.path) as store:  # the last briefing ran the day before
-        store.set_time("last_briefing_run", due - timedelta(days=1))
+        store.meta.set_time("last_briefing_run", due - timedelta(days=1))
     daemon = daemons(cfg, tmp_path)
     log = daemon.wait_for("job briefing done", timeout=30)
     assert re.search(r"catch-up: the briefing due .* was missed", log)
@@ -408,3 +408,21 @@ def test_a_long_collect_does_not_skip_the_briefing(tmp_path, feed_server, daemon
     jobs = re.findall(r"job (collect|briefing) done in ([\d.]+) s", log)
     assert any(name == "collect" and float(s) >= 2.5 for name, s in jobs)  # the collects were long...
     assert [name for name, _ in jobs].count("briefing") >= 2  # ...and the briefings still ran
+
+
+@pytest.mark.parametrize("in_a_row", [2, 13, 60, 500])
+def test_a_job_failing_many_times_in_a_row_is_retried_within_the_hour(tmp_path, in_a_row):
+    from briefings.daemon import Daemon
+    from briefings.errors import BriefingsError
+
+    cfg = write_config(tmp_path, corpus=None, extra=schedule_table(collect="every 30 minutes"))
+    daemon = Daemon(cfg, config_module.load(cfg))
+    daemon.failures["collect"] = in_a_row - 1
+
+    def failing() -> str:
+        raise BriefingsError("the feeds' host is down", "try again later")
+
+    daemon._job("collect", failing)
+    assert daemon.failures["collect"] == in_a_row
+    # retry_seconds = 1, doubled with each failure after the first, at most an hour
+    assert daemon.retries["collect"].interval == min(3600, 2 ** (in_a_row - 1))

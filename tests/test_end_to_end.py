@@ -271,25 +271,26 @@ def test_every_migration_keeps_the_data_of_the_schema_before(tmp_path, version):
     _database_at_version(path, version)
     with Store(path) as store:
         assert store.version == SCHEMA_VERSION
-        feed = store.feed_state("Norms Watch")
-        assert (feed["url"], feed["etag"], feed["status"]) == ("https://norms.example.org/feed", '"v1"', "ok")
-        assert (bytes(feed["item_hashes"]) if feed["item_hashes"] else None) == (b"\x00\x11\x22\x33" if version >= 4 else None)
-        pending = store.pending()
+        feed = store.feeds.get("Norms Watch")
+        assert (feed.url, feed.etag, feed.status) == ("https://norms.example.org/feed", '"v1"', "ok")
+        assert feed.item_hashes == (b"\x00\x11\x22\x33" if version >= 4 else None)
+        pending = store.entries.pending()
         assert [(e.title, c.theme) for e, c in pending] == [("Story 2", "confidence-building")]
         assert pending[0][0].sources == [("Norms Watch", "https://norms.example.org/2"), ("Other", "https://other.example.org/2")]
-        assert [e.title for e, _ in store.entries_of_briefing(1)] == ["Story 1"]
-        assert [(b["slug"], b["theme_counts"]) for b in store.briefings()] == [("2026-11-16-norms", {"confidence-building": 1})]
-        (delivery,) = store.deliveries()
-        assert (delivery["recipient"], delivery["status"], delivery["attempts"], delivery["last_error"]) == (
+        assert [e.title for e, _ in store.entries.of_briefing(1)] == ["Story 1"]
+        assert [(b.slug, b.theme_counts) for b in store.briefings.all()] == [("2026-11-16-norms", {"confidence-building": 1})]
+        (delivery,) = store.outbox.list()
+        assert (delivery.recipient, delivery.status, delivery.attempts, delivery.last_error) == (
             "ana@example.org", "pending", 1, "451 later")
-        assert (delivery["name"], delivery["themes"]) == (("Ana", ("confidence-building",)) if version >= 2 else ("", ()))
-        assert store.last_briefing_time().isoformat() == (
+        assert delivery.channel == "email"  # every delivery stored before channels is an e-mail
+        assert (delivery.name, delivery.themes) == (("Ana", ("confidence-building",)) if version >= 2 else ("", ()))
+        assert store.meta.last_briefing_time().isoformat() == (
             "2026-11-16T08:05:00+00:00" if version >= 3 else "2026-11-16T08:00:00+00:00")
         # And the migrated file takes the writes of today's schema.
-        store.set_time("last_briefing_run", datetime(2026, 11, 23, tzinfo=timezone.utc))
-        assert [d["recipient"] for d in store.due_deliveries(datetime(2026, 11, 23, tzinfo=timezone.utc))] == ["ana@example.org"]
+        store.meta.set_time("last_briefing_run", datetime(2026, 11, 23, tzinfo=timezone.utc))
+        assert [d.recipient for d in store.outbox.due(datetime(2026, 11, 23, tzinfo=timezone.utc))] == ["ana@example.org"]
     with Store(path) as store:
-        assert store.version == SCHEMA_VERSION and len(store.pending()) == 1
+        assert store.version == SCHEMA_VERSION and len(store.entries.pending()) == 1
 
 
 def test_shipped_config_has_the_twelve_themes_in_order():

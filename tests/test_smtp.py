@@ -226,6 +226,29 @@ def test_each_retry_waits_twice_as_long_as_the_one_before_up_to_a_day(tmp_path, 
     assert sink.messages == []
 
 
+@pytest.mark.parametrize("tries", [40, 998])
+def test_a_delivery_refused_for_the_hundredth_time_still_waits_a_day(tmp_path, feed_server, smtp_sink, cli_run, tries):
+    from datetime import datetime, timedelta, timezone
+
+    sink = smtp_sink()
+    sink.refuse = {"ana@example.org": "451 4.3.0 Later"}
+    url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
+    extra = mail_config(sink.port, [ANA], extra_smtp="max_attempts = 1000").replace("retry_minutes = 0", "retry_minutes = 240")
+    cfg = write_config(tmp_path, [("Norms Watch", url)], corpus=None, extra=extra)
+    cli_run("--config", cfg, "run")
+    db = sqlite3.connect(tmp_path / "state" / "briefings.sqlite3")
+    with db:
+        db.execute("UPDATE deliveries SET attempts = ?", (tries,))
+    db.close()
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    result = cli_run("--config", cfg, "send", "--now")
+    assert "451 4.3.0 Later; will retry" in result.stderr and "Traceback" not in result.stderr, result.stderr
+    (delivery,) = deliveries(tmp_path)
+    assert (delivery["attempts"], delivery["status"]) == (tries + 1, "pending")
+    wait = datetime.fromisoformat(delivery["next_try"]) - before
+    assert timedelta(days=1) <= wait < timedelta(days=1, seconds=30)
+
+
 def test_eml_copies_in_the_archive(tmp_path, feed_server, smtp_sink, cli_run):
     sink = smtp_sink()
     url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))

@@ -63,6 +63,7 @@ def check(ctx: click.Context, config_path, smtp: bool) -> None:
     click.echo(f"  state file:   {config.state.path}")
     click.echo(f"  archive:      {config.output.dir}")
     click.echo(f"  e-mail:       {_mail_line(config)}")
+    click.echo(f"  webhooks:     {_webhooks_line(config)}")
     click.echo(f"  schedule:     {_schedule_line(config)}")
     for warning in mail_warnings(config) + taxonomy_warnings(config):
         echo_err(f"warning: {warning}")
@@ -91,13 +92,13 @@ def mail_warnings(config) -> list[str]:
 
 def _schedule_line(config) -> str:
     """What `briefings daemon` would do, and when it would next make a briefing."""
-    from datetime import datetime, timezone
+    from briefings.clock import utcnow
 
     from briefings.daemon import next_briefing
     from briefings.timetable import zone
 
     cfg = config.schedule
-    when = next_briefing(config, datetime.now(timezone.utc))
+    when = next_briefing(config, utcnow())
     collect = f"collect {cfg.collect}" if cfg.collect.strip() else "collect only at briefing time"
     return (f"briefing {', '.join(cfg.briefing)} ({cfg.timezone}), {collect}; "
             f"next briefing {when.astimezone(zone(cfg.timezone)):%a %Y-%m-%d %H:%M %Z} (daemon)")
@@ -109,6 +110,12 @@ def _mail_line(config) -> str:
     if not config.recipients:
         return f"off: [smtp] host {config.smtp.host} is set but there are no [[recipients]]"
     return f"{len(config.recipients)} recipient(s) via {config.smtp.host} ({config.smtp.security})"
+
+
+def _webhooks_line(config) -> str:
+    if not config.webhooks:
+        return "none"
+    return ", ".join(f"{h.name} ({h.format}{', ' + ' '.join(h.themes) if h.themes else ''})" for h in config.webhooks)
 
 
 def _check_smtp(ctx: click.Context, config) -> None:

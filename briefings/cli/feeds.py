@@ -19,10 +19,8 @@ def feeds() -> None:
     """
 
 
-def _when(value: str | None) -> str:
-    if not value:
-        return "-"
-    return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
 @feeds.command("list")
@@ -41,26 +39,26 @@ def list_feeds(ctx: click.Context, config_path, as_json: bool) -> None:
     states, counts = {}, {}
     if config.state.path.exists():
         with Store(config.state.path) as store:
-            states = store.feed_states()
-            counts = store.entry_counts_by_source()
+            states = store.feeds.all()
+            counts = store.entries.counts_by_source()
     rows = []
     for feed in config.feeds:
         state = states.get(feed.name)
         rows.append(
             {
                 "name": feed.name,
-                "url": state["url"] if state is not None and state["moved_to"] else feed.url,
-                "status": ("disabled" if state["disabled"] else state["status"]) if state is not None and state["status"] else "new",
-                "last_success": state["last_success"] if state is not None else None,
-                "last_error": state["last_error"] if state is not None else None,
-                "consecutive_failures": state["consecutive_failures"] if state is not None else 0,
-                "next_try": state["next_try"] if state is not None else None,
+                "url": state.url if state is not None and state.moved_to else feed.url,
+                "status": ("disabled" if state.disabled else state.status) if state is not None and state.status else "new",
+                "last_success": state.last_success if state is not None else None,
+                "last_error": state.last_error if state is not None else None,
+                "consecutive_failures": state.consecutive_failures if state is not None else 0,
+                "next_try": state.next_try if state is not None else None,
                 "entries": counts.get(feed.name, 0),
             }
         )
     if as_json:
         for row in rows:
-            click.echo(json.dumps(row, sort_keys=True))
+            click.echo(json.dumps(row, sort_keys=True, default=datetime.isoformat))
         return
     if not rows:
         echo_err(f"No feeds in {config.path}. Add one with `briefings feeds add URL`.")

@@ -24,7 +24,7 @@ def themes(ctx: click.Context, config_path) -> None:
     counts: dict = {}
     if config.state.path.exists():
         with Store(config.state.path) as store:
-            counts = store.theme_counts()
+            counts = store.entries.theme_counts()
     width = max((len(t.id) for t in config.themes), default=8)
     click.echo(f"{'ID':<{width}}  {'ENTRIES':>7}  NAME")
     for theme in config.themes:
@@ -49,7 +49,7 @@ def explain(ctx: click.Context, config_path, entry: str) -> None:
 
     config = load_config(ctx)
     with Store(config.state.path) as store:
-        found = store.find_entry(entry)
+        found = store.entries.find(entry)
     if found is None:
         raise BriefingsError(f"no stored entry matches {entry!r}", "give an id from `briefings run --json`, or the entry's URL")
     item, _ = found

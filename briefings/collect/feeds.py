@@ -68,8 +68,8 @@ def fetch_all(
         try:
             state = states.get(feed.name)
             url = feed.url
-            if state is not None and state["url"] and state["moved_to"]:
-                url = state["url"]
+            if state is not None and state.url and state.moved_to:
+                url = state.url
                 if _into_private(urlsplit(feed.url).hostname, urlsplit(url).hostname):
                     url = feed.url  # a move into the private network, saved before such moves were refused
             skip = _skip_reason(state, now)
@@ -429,14 +429,14 @@ def _apply(result: FeedResult, parsed: Parsed) -> None:
 def _skip_reason(state, now: datetime) -> str | None:
     if state is None:
         return None
-    if state["disabled"]:
+    if state.disabled:
         return "disabled after 410 Gone: remove it, or change its URL in config.toml"
-    if state["next_try"]:
-        next_try = datetime.fromisoformat(state["next_try"])
+    if state.next_try:
+        next_try = state.next_try
         if next_try > now:
             return (
-                f"backing off after {state['consecutive_failures']} failures "
-                f"(last: {state['last_error']}); next try {next_try:%Y-%m-%d %H:%M} UTC"
+                f"backing off after {state.consecutive_failures} failures "
+                f"(last: {state.last_error}); next try {next_try:%Y-%m-%d %H:%M} UTC"
             )
     return None
 
@@ -456,11 +456,11 @@ def fetch_one(
     started = time.monotonic()
     result = FeedResult(name=name, url=url, status="failed")
     request_headers = {}
-    if state is not None and state["url"] == url:
-        if state["etag"]:
-            request_headers["If-None-Match"] = state["etag"]
-        if state["last_modified"]:
-            request_headers["If-Modified-Since"] = state["last_modified"]
+    if state is not None and state.url == url:
+        if state.etag:
+            request_headers["If-None-Match"] = state.etag
+        if state.last_modified:
+            request_headers["If-Modified-Since"] = state.last_modified
     try:
         response, body = _get(client, url, request_headers, settings, started)
     except _Deadline:
@@ -480,7 +480,7 @@ def fetch_one(
     else:
         parse_args = _interpret(result, response, body, now, settings.max_bytes)
         if parse_args is not None:
-            known = state is not None and state["url"] == url and state["item_hashes"]
+            known = state is not None and state.url == url and state.item_hashes
             parse_args = (*parse_args, bytes(known or b""), Caps.of(settings))
     result.seconds = time.monotonic() - started
     return result, parse_args

@@ -322,7 +322,7 @@ def normalize(item, feed_name: str, base_url: str, now: datetime, caps: Caps | N
     summary or content is cut where its markup allows, ends with an ellipsis and is
     flagged "truncated". Its key is computed from all of it, so a cap never changes it.
     """
-    from briefings.store import canonical_link, fingerprint
+    from briefings.identity import canonical_link, fingerprint
 
     link = item.get("link")
     if link:
@@ -392,7 +392,7 @@ def _digest(title: str, summary_html: str, content_html: str) -> str:
 def _opening(markup: str) -> tuple[str, list[str]]:
     """The text of an entry's first words, enough for its fingerprint, without converting all of
     it; and its first words (as many as a fingerprint takes)."""
-    from briefings.store import FINGERPRINT_WORDS, first_words
+    from briefings.identity import FINGERPRINT_WORDS, first_words
 
     for size in _FINGERPRINT_HTML:
         chunk = markup[:size]
