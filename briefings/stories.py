@@ -34,7 +34,6 @@ import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime, timedelta
 
 OPENING_WORDS = 120  # how much of a report's text is read
@@ -109,7 +108,7 @@ mr ms mrs dr monday tuesday wednesday thursday friday saturday sunday today yest
 """.split())
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-'][A-Za-z0-9]+)*|\d+(?:[.,]\d+)*(?:st|nd|rd|th)?")
-_SENTENCE_START = re.compile(r"(?:^|[.!?:;\"\u201c]\s+|\n)([A-Z][A-Za-z0-9'-]*)")
+_OPENING_WORD = re.compile(r"([.!?:;\"\u201c] (?=[A-Z]))?(" + _WORD.pattern + ")")
 _YEAR = re.compile(r"\b(?:19[89]\d|20[0-4]\d)\b")
 
 _ORDINAL_WORDS = {w: i for i, w in enumerate(
@@ -117,14 +116,9 @@ _ORDINAL_WORDS = {w: i for i, w in enumerate(
     "fifteenth sixteenth seventeenth eighteenth nineteenth twentieth".split(), start=1)}
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8, "ix": 9, "x": 10,
           "xi": 11, "xii": 12, "xiii": 13, "xiv": 14, "xv": 15}
-_SESSION_NOUN = r"(?:session|meeting|round|plenary|conference|summit|cycle|edition|dialogue|consultations?)"
-_ORDINAL_BEFORE = re.compile(
-    r"\b(" + "|".join(_ORDINAL_WORDS) + r"|\d{1,2}(?:st|nd|rd|th))\s+(?:[a-z-]+\s+){0,3}?" + _SESSION_NOUN + r"\b", re.I)
-_ORDINAL_AFTER = re.compile(r"\b" + _SESSION_NOUN + r"\s+(?:no\.?\s*)?(\d{1,2}|[ivx]{1,4})\b(?!\s*(?:%|per|percent))", re.I)
-
 # Countries and the words that stand for them (demonyms, capitals), lower case; multi-word names first.
 _COUNTRIES = {
-    "united states": "us", "u.s.": "us", "us": "us", "usa": "us", "american": "us", "americans": "us",
+    "united states": "us", "u s": "us", "u.s.": "us", "us": "us", "usa": "us", "american": "us", "americans": "us",
     "united kingdom": "uk", "uk": "uk", "britain": "uk", "british": "uk", "north korea": "north-korea", "north korean": "north-korea", "dprk": "north-korea", "pyongyang": "north-korea",
     "south korea": "south-korea", "south korean": "south-korea", "new zealand": "new-zealand", "saudi arabia": "saudi-arabia", "saudi": "saudi-arabia",
     "south africa": "south-africa", "south african": "south-africa", "sri lanka": "sri-lanka",
@@ -154,17 +148,37 @@ _COUNTRIES = {
     "cuba": "cuba", "montenegro": "montenegro", "albania": "albania", "tonga": "tonga", "fiji": "fiji",
     "qatar": "qatar", "mauritius": "mauritius", "cameroon": "cameroon", "benin": "benin",
 }
-_COUNTRIES["u s"] = "us"  # "U.S." as the word pattern splits it
 _DIGIT = re.compile(r"\d")
 
 
-@lru_cache(maxsize=200_000)
-def _word(word: str) -> str | None:
-    """The stem a word counts as, or None for a stop word (cached: a collection repeats its words)."""
+_WORDS: dict[str, tuple[str | None, int]] = {}
+
+
+def _word(word: str) -> tuple[str | None, int]:
+    """The stem a word counts as (None for a stop word) and its kind: PLAIN, NUMBER (digits, not a
+    year), YEAR, ACRONYM or CAPITAL. Cached: a collection repeats its words."""
+    known = _WORDS.get(word)
+    if known is not None:
+        return known
+    if len(_WORDS) > 200_000:
+        _WORDS.clear()
+    known = _WORDS[word] = _classify(word)
+    return known
+
+
+def _classify(word: str) -> tuple[str | None, int]:
     low = word.lower()
     if low in _STOP or len(low) < 2 and not low.isdigit():
-        return None
-    return _stem(low.replace("'s", "").replace("'", ""))
+        return None, PLAIN
+    stem = _stem(low.replace("'s", "").replace("'", ""))
+    if _DIGIT.search(word):
+        return stem, YEAR if _YEAR.fullmatch(word) else NUMBER
+    if word.isupper() and len(word) >= 2:
+        return stem, ACRONYM
+    return stem, CAPITAL if word[:1].isupper() else PLAIN
+
+
+PLAIN, NUMBER, YEAR, ACRONYM, CAPITAL = range(5)
 
 
 def _stem(word: str) -> str:
@@ -180,34 +194,72 @@ def _opening(text: str) -> str:
     return " ".join(words[:OPENING_WORDS])
 
 
-def _countries(text: str) -> set[str]:
-    """Countries named in text: one, two or three words at a time looked up in the list."""
-    words = _WORD.findall(text)
-    lower = [w.lower() for w in words]
-    found = set()
-    for i, low in enumerate(lower):
-        if i + 2 < len(lower) and f"{low} {lower[i + 1]} {lower[i + 2]}" in _COUNTRIES:
-            found.add(_COUNTRIES[f"{low} {lower[i + 1]} {lower[i + 2]}"])
-        elif i + 1 < len(lower) and f"{low} {lower[i + 1]}" in _COUNTRIES:
-            found.add(_COUNTRIES[f"{low} {lower[i + 1]}"])
-        elif low in _COUNTRIES and (low != "us" or words[i] == "US"):  # not the pronoun
-            found.add(_COUNTRIES[low])
-    return found
+_COUNTRY_FIRST = frozenset(k.split()[0] for k in _COUNTRIES if " " in k)
+_COUNTRY_WORDS = frozenset(w for k in _COUNTRIES for w in (k.split()[0], k.split()[0] + "'s"))
 
 
-_SESSION_WORDS = re.compile(_SESSION_NOUN, re.I)
+def _countries(words: list[str], lower: list[str], lead: int) -> tuple[set[str], set[str]]:
+    """Countries named in the first `lead` words, and in all words: one, two or three words at a time
+    looked up in the list, only at words that can begin a country's name ("Russia's" names Russia)."""
+    found_lead: set[str] = set()
+    found: set[str] = set()
+    last = len(lower)
+    hits = [i for i, low in enumerate(lower) if low in _COUNTRY_WORDS]
+    for i in hits:
+        low = lower[i]
+        country = None
+        if low in _COUNTRY_FIRST:
+            if i + 2 < last and (key := f"{low} {lower[i + 1]} {lower[i + 2]}") in _COUNTRIES:
+                country = _COUNTRIES[key]
+            elif i + 1 < last and (key := f"{low} {lower[i + 1]}".removesuffix("'s")) in _COUNTRIES:
+                country = _COUNTRIES[key]
+        if country is None:
+            low = low.removesuffix("'s")
+            if low in _COUNTRIES and (low != "us" or words[i].startswith("US")):  # not the pronoun
+                country = _COUNTRIES[low]
+        if country is not None:
+            found.add(country)
+            if i < lead:
+                found_lead.add(country)
+    return found_lead, found
 
 
-def _ordinals(text: str) -> set[int]:
+_SESSION_SET = frozenset("session meeting round plenary conference summit cycle edition dialogue consultation "
+                         "consultations".split())
+_SUFFIXED = re.compile(r"\d{1,2}(?:st|nd|rd|th)")
+_BETWEEN = re.compile(r"[A-Za-z-]+")
+_FIRST_SENTENCE_END = re.compile(r"[.!?]\s")
+
+
+def _ordinals(lower: list[str]) -> set[int]:
+    """Session, round or meeting numbers: "fifth session", "11th annual meeting", "round 3", "session IV"."""
     found: set[int] = set()
-    if not _SESSION_WORDS.search(text):
+    if _SESSION_SET.isdisjoint(lower):
         return found
-    for match in _ORDINAL_BEFORE.finditer(text):
-        word = match.group(1).lower()
-        found.add(_ORDINAL_WORDS.get(word) or int(re.sub(r"\D", "", word)))
-    for match in _ORDINAL_AFTER.finditer(text):
-        word = match.group(1).lower()
-        found.add(int(word) if word.isdigit() else _ROMAN.get(word, 0))
+    hits = [i for i, w in enumerate(lower) if w in _SESSION_SET]
+    last = len(lower)
+    for i in hits:
+        for back in range(i - 1, max(i - 5, -1), -1):  # an ordinal, then at most three words
+            word = lower[back]
+            if word in _ORDINAL_WORDS:
+                found.add(_ORDINAL_WORDS[word])
+                break
+            if _SUFFIXED.fullmatch(word):
+                found.add(int(word[:-2]))
+                break
+            if not _BETWEEN.fullmatch(word):
+                break
+        after = i + 1
+        if after < last and lower[after] == "no":
+            after += 1
+        if after < last:
+            word = lower[after]
+            if after + 1 < last and lower[after + 1] in ("per", "percent"):
+                continue
+            if word.isdigit() and len(word) <= 2:
+                found.add(int(word))
+            elif word in _ROMAN:
+                found.add(_ROMAN[word])
     found.discard(0)
     return found
 
@@ -215,10 +267,11 @@ def _ordinals(text: str) -> set[int]:
 @dataclass
 class _Features:
     report: Report
-    tokens: Counter  # stemmed token -> weighted count
+    tokens: dict[str, float]  # stemmed token -> weighted count
     acronyms: set[str]
     names: set[str]  # tokens that were written as names (capitalized mid-sentence, acronyms, with digits)
     title_names: set[str]
+    title_numbers: set[str]  # numbers (not years) in the title
     everything: set[str]  # every token of title and opening, stemmed
     countries_lead: set[str]  # countries named in the title or the first sentence
     countries_all: set[str]
@@ -231,57 +284,65 @@ class _Features:
 
 
 def _features(report: Report) -> _Features:
+    """One pass over the words of title and opening: every signal is read from the same word lists."""
     title = " ".join((report.title or "").split())
-    opening = _opening(report.text or "")
+    opening = _opening(report.text or "")  # single spaces: a sentence starts after punctuation and one space
+    title_words = _WORD.findall(title)
+    pairs = _OPENING_WORD.findall(opening)  # (the punctuation and space before a sentence's first word, word)
     # Title words are names only when the title is not written in title case.
-    words_title = _WORD.findall(title)
-    title_case = sum(1 for w in words_title if w[:1].isupper()) > 0.6 * max(len(words_title), 1)
-    starts = {m.start(1) for m in _SENTENCE_START.finditer(opening)}
-    tokens: Counter = Counter()
+    title_case = sum(1 for w in title_words if w[:1].isupper()) > 0.6 * max(len(title_words), 1)
+    tokens: dict[str, float] = {}
     names: set[str] = set()
     title_names: set[str] = set()
-    everything: set[str] = set()
+    title_numbers: set[str] = set()
     acronyms: set[str] = set()
-
-    def add(text: str, weight: float, is_title: bool) -> None:
-        for match in _WORD.finditer(text):
-            word = match.group(0)
-            stem = _word(word)
-            if stem is None:
-                continue
-            everything.add(stem)
-            name = False
-            if _DIGIT.search(word):
-                name = not _YEAR.fullmatch(word)  # numbers and codes (APT28, CVE-2021-44228) are strong; years gate
-            elif word.isupper() and len(word) >= 2:
-                name = True  # acronyms
-                acronyms.add(stem)
-            elif word[:1].isupper():
-                if is_title:
-                    name = not title_case and match.start() > 0
-                else:
-                    name = match.start() not in starts
-            if name:
-                names.add(stem)
-                if is_title:
-                    title_names.add(stem)
-            tokens[stem] += weight * (1.6 if name else 1.0)
-
-    add(title, 2.0, True)
-    add(opening, 1.0, False)
+    known = _WORDS.get
+    for position, word in enumerate(title_words):
+        stem, kind = known(word) or _word(word)
+        if stem is None:
+            continue
+        if kind == PLAIN or kind == YEAR or (kind == CAPITAL and (title_case or position == 0)):
+            tokens[stem] = tokens.get(stem, 0.0) + 2.0
+            continue
+        if kind == ACRONYM:
+            acronyms.add(stem)
+        elif kind == NUMBER:
+            title_numbers.add(stem)
+        names.add(stem)
+        title_names.add(stem)
+        tokens[stem] = tokens.get(stem, 0.0) + 3.2
+    if pairs:
+        pairs[0] = (".", pairs[0][1])  # the opening's first word begins a sentence
+    for (before, word), count in Counter(pairs).items():  # each distinct word once
+        stem, kind = known(word) or _word(word)
+        if stem is None:
+            continue
+        if kind == PLAIN or kind == YEAR or (kind == CAPITAL and before):
+            tokens[stem] = tokens.get(stem, 0.0) + count
+            continue
+        if kind == ACRONYM:
+            acronyms.add(stem)
+        names.add(stem)
+        tokens[stem] = tokens.get(stem, 0.0) + 1.6 * count
     # In a title-cased title, words already seen as names in the opening are names in the title too.
     if title_case:
-        for match in _WORD.finditer(title):
-            stem = _stem(match.group(0).lower())
+        for word in title_words:
+            stem = (known(word) or _word(word))[0]
             if stem in names:
                 title_names.add(stem)
-    first_sentence = re.split(r"(?<=[.!?])\s", opening, maxsplit=1)[0]
-    head = f"{title}. {first_sentence}"
+    # The title and the first sentence are the report's lead: its countries and years.
+    end = _FIRST_SENTENCE_END.search(opening)
+    first_sentence = opening[: end.start() + 1] if end else opening
+    all_words = title_words + [w for _, w in pairs]
+    all_lower = [w.lower() for w in all_words]
+    lead = len(title_words) + next((i for i, (before, _) in enumerate(pairs) if i and before[:1] in ".!?"), len(pairs))
+    countries_lead, countries_all = _countries(all_words, all_lower, lead)
     when = report.when.timestamp() if report.when else None
     return _Features(
-        report=report, tokens=tokens, acronyms=acronyms, names=names, title_names=title_names, everything=everything,
-        countries_lead=_countries(head), countries_all=_countries(f"{title}. {opening}"),
-        ordinals=_ordinals(f"{title}. {opening}"), years=set(_YEAR.findall(head)),
+        report=report, tokens=tokens, acronyms=acronyms, names=names, title_names=title_names,
+        title_numbers=title_numbers, everything=set(tokens), countries_lead=countries_lead,
+        countries_all=countries_all, ordinals=_ordinals(all_lower),
+        years=set(_YEAR.findall(f"{title}. {first_sentence}")),
         length=len(title) + len(report.text or ""), time=when,
     )
 
@@ -300,16 +361,17 @@ class _Corpus:
         self.acronyms: set[str] = set().union(*(f.acronyms for f in self.features))
         self.idf = {t: math.log((n + 1) / (c + 0.5)) + 1.0 for t, c in df.items()}
         self.max_idf = math.log((n + 1) / 1.5) + 1.0
+        idf, log = self.idf, math.log
         for f in self.features:
-            vector = {t: (1.0 + math.log(c)) * self.idf[t] for t, c in f.tokens.items()}
+            vector = {t: (1.0 + log(c)) * idf[t] for t, c in f.tokens.items()}
             f.vector = vector
-            f.norm = math.sqrt(sum(v * v for v in vector.values())) or 1.0
+            f.norm = math.hypot(*vector.values()) or 1.0
         # Names the collection mostly writes in lower case are not names (sentence-like titles, "Cyber").
         self.postings: dict[str, list[int]] = defaultdict(list)
         self.indexed: list[list[str]] = []
         for i, f in enumerate(self.features):
-            rare = sorted((t for t in f.tokens if df[t] > 1 and df[t] <= settings.max_postings),
-                          key=lambda t: (df[t], t))[: settings.rare_tokens]
+            ranked = sorted([(c, t) for t in f.tokens if 1 < (c := df[t]) <= settings.max_postings])
+            rare = [t for _, t in ranked[: settings.rare_tokens]]
             self.indexed.append(rare)
             for t in rare:
                 self.postings[t].append(i)
