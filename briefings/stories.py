@@ -10,10 +10,15 @@ A *story* is one event and every report of it. Two reports are one story when
    acronym or a number that is rare in the collection); and
 3. nothing **vetoes** it. Different events with the same actors differ in what
    distinguishes them, and any of these mismatches keeps two reports apart:
-   each names in its opening a country the other never mentions; both name a
-   session, round or meeting by number and the numbers differ; both name years
-   in their opening and share none; each names in its title a rare name the
-   other never mentions.
+   each names in its opening a country (or its head of state or government)
+   the other never mentions; both name a session, round or meeting by number
+   and the numbers differ; both name years in their opening and share none;
+   each names in its title a rare name the other never mentions (an acronym
+   counts unless the other spells it out, a number never does); both titles
+   name sums of money and share none; only one title tells a later development
+   ("again", "returns", "a year on") or a failure or refusal ("fails",
+   "without consensus", "skips"); one title tells a response (charges,
+   sanctions, blame, a takedown) and the other only an attack.
 
 Candidate pairs come from an inverted index of each report's rarest tokens
 (never all pairs). Pairs are taken from the most similar down and joined with
@@ -34,6 +39,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timedelta
 
 OPENING_WORDS = 120  # how much of a report's text is read
@@ -149,6 +155,7 @@ _COUNTRIES = {
     "qatar": "qatar", "mauritius": "mauritius", "cameroon": "cameroon", "benin": "benin",
 }
 _DIGIT = re.compile(r"\d")
+_NUMBER = re.compile(r"[\d.,]+(?:st|nd|rd|th)?")
 
 
 _WORDS: dict[str, tuple[str | None, int]] = {}
@@ -194,8 +201,17 @@ def _opening(text: str) -> str:
     return " ".join(words[:OPENING_WORDS])
 
 
+# Heads of state and government stand for their country in the country veto (and stay names for the rest).
+_LEADERS = {
+    "obama": "us", "trump": "us", "biden": "us", "xi": "china", "putin": "russia", "medvedev": "russia",
+    "macron": "france", "hollande": "france", "merkel": "germany", "scholz": "germany", "zelensky": "ukraine",
+    "zelenskyy": "ukraine", "modi": "india", "kishida": "japan", "abe": "japan", "sunak": "uk", "starmer": "uk",
+    "johnson": "uk", "may": "uk", "cameron": "uk", "trudeau": "canada", "albanese": "australia",
+    "morrison": "australia", "lula": "brazil", "erdogan": "turkey", "rouhani": "iran", "netanyahu": "israel",
+    "kim": "north-korea", "moon": "south-korea", "yoon": "south-korea",
+}
 _COUNTRY_FIRST = frozenset(k.split()[0] for k in _COUNTRIES if " " in k)
-_COUNTRY_WORDS = frozenset(w for k in _COUNTRIES for w in (k.split()[0], k.split()[0] + "'s"))
+_COUNTRY_WORDS = frozenset(w for k in (*_COUNTRIES, *_LEADERS) for w in (k.split()[0], k.split()[0] + "'s"))
 
 
 def _countries(words: list[str], lower: list[str], lead: int) -> tuple[set[str], set[str]]:
@@ -217,6 +233,8 @@ def _countries(words: list[str], lower: list[str], lead: int) -> tuple[set[str],
             low = low.removesuffix("'s")
             if low in _COUNTRIES and (low != "us" or words[i].startswith("US")):  # not the pronoun
                 country = _COUNTRIES[low]
+            elif low in _LEADERS and words[i][:1].isupper() and low not in _STOP:
+                country = _LEADERS[low]
         if country is not None:
             found.add(country)
             if i < lead:
@@ -264,6 +282,56 @@ def _ordinals(lower: list[str]) -> set[int]:
     return found
 
 
+# What kind of news a title tells, by its words. A title that says "again", "returns" or "a year on" tells a
+# later development; "fails", "without" or "skips" a failure or one party's refusal; "charged" or "sanctions" a response to an attack.
+_MARKS = {
+    "later": r"again|back|returns?|resurg\w*|resurfac\w*|re-?emerg\w*|comeback|rebuil\w*|reviv\w*|anniversary|"
+             r"turns (?:one|two|three|five|ten)|follow-up|a year (?:on|later|after)|(?:months|weeks|years) (?:on|after|later)|"
+             r"deadline|still|remains?",
+    "failed": r"fail\w*|without|collaps\w*|stall\w*|deadlock\w*|no consensus|breaks? down|"
+              r"skip\w*|snub\w*|boycott\w*|refus\w*|declin\w*|reject\w*|abstain\w*|stays? away|walks? out",
+    "response": r"arrest\w*|charg(?:e|es|ed|ing)|indict\w*|sentenc\w*|extradit\w*|pleads?|convict\w*|guilty|"
+                r"prosecut\w*|sanction\w*|accus\w*|blam\w*|attribut\w*|dismantl\w*|takedown|tak(?:e|es|en) down|"
+                r"seiz\w*|disrupt\w*",
+    "attack": r"hit|hits|attack\w*|breach\w*|hack|hacked|hacks|crippl\w*|paralys\w*|paralyz\w*|outage|"
+              r"ransomware|compromis\w*",
+}
+_MARK = {kind: re.compile(r"\b(?:" + pattern + r")\b", re.I) for kind, pattern in _MARKS.items()}
+_MONEY = re.compile(r"(?:[$\u20ac\u00a3]\s?(\d+(?:[.,]\d+)*)\s*(million|billion|m|bn|k)?\b)|"
+                    r"(?:\b(\d+(?:[.,]\d+)*)\s*(million|billion)\s+(?:euros?|dollars?|pounds?))", re.I)
+_JOINERS = frozenset("of for and on the de".split())
+
+
+def _title_marks(title: str) -> frozenset[str]:
+    return frozenset(kind for kind, pattern in _MARK.items() if pattern.search(title))
+
+
+def _money(title: str) -> frozenset[str]:
+    found = set()
+    for match in _MONEY.finditer(title):
+        number, unit = (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
+        unit = (unit or "").lower()
+        found.add(f"{number.replace(',', '')} {({'m': 'million', 'bn': 'billion'}).get(unit, unit)}".strip())
+    return frozenset(found)
+
+
+def _initials(words: list[str]) -> frozenset[str]:
+    """Initials of every run of two to six capitalized words, joiners (of, for, and) allowed inside."""
+    found: set[str] = set()
+    run: list[str] = []
+    for word in words + [""]:
+        if word[:1].isupper() and not word.isupper():
+            run.append(word[0].lower())
+            continue
+        if word in _JOINERS and run:
+            continue
+        for start in range(len(run)):
+            for end in range(start + 2, min(len(run), start + 6) + 1):
+                found.add("".join(run[start:end]))
+        run = []
+    return frozenset(found)
+
+
 @dataclass
 class _Features:
     report: Report
@@ -272,6 +340,7 @@ class _Features:
     names: set[str]  # tokens that were written as names (capitalized mid-sentence, acronyms, with digits)
     title_names: set[str]
     title_numbers: set[str]  # numbers (not years) in the title
+    words: list[str]  # the words of title and opening, as written
     everything: set[str]  # every token of title and opening, stemmed
     countries_lead: set[str]  # countries named in the title or the first sentence
     countries_all: set[str]
@@ -281,6 +350,22 @@ class _Features:
     time: float | None
     vector: dict[str, float] = field(default_factory=dict)
     norm: float = 1.0
+
+    # Read only for the pairs that reach the vetoes.
+    @cached_property
+    def title_marks(self) -> frozenset[str]:
+        """What kind of news the title tells (see _MARKS)."""
+        return _title_marks(self.report.title or "")
+
+    @cached_property
+    def money(self) -> frozenset[str]:
+        """Amounts of money in the title ("$5 million" -> "5 million")."""
+        return _money(self.report.title or "")
+
+    @cached_property
+    def initials(self) -> frozenset[str]:
+        """Initials of the runs of capitalized words (Group of Governmental Experts -> gge)."""
+        return _initials(self.words)
 
 
 def _features(report: Report) -> _Features:
@@ -325,11 +410,11 @@ def _features(report: Report) -> _Features:
         names.add(stem)
         tokens[stem] = tokens.get(stem, 0.0) + 1.6 * count
     # In a title-cased title, words already seen as names in the opening are names in the title too.
-    if title_case:
-        for word in title_words:
-            stem = (known(word) or _word(word))[0]
-            if stem in names:
-                title_names.add(stem)
+    # So is a title's first word when the opening writes it as a name ("Obama and Xi agree ...").
+    for word in title_words if title_case else title_words[:1]:
+        stem = (known(word) or _word(word))[0]
+        if stem in names:
+            title_names.add(stem)
     # The title and the first sentence are the report's lead: its countries and years.
     end = _FIRST_SENTENCE_END.search(opening)
     first_sentence = opening[: end.start() + 1] if end else opening
@@ -340,7 +425,7 @@ def _features(report: Report) -> _Features:
     when = report.when.timestamp() if report.when else None
     return _Features(
         report=report, tokens=tokens, acronyms=acronyms, names=names, title_names=title_names,
-        title_numbers=title_numbers, everything=set(tokens), countries_lead=countries_lead,
+        title_numbers=title_numbers, words=all_words, everything=set(tokens), countries_lead=countries_lead,
         countries_all=countries_all, ordinals=_ordinals(all_lower),
         years=set(_YEAR.findall(f"{title}. {first_sentence}")),
         length=len(title) + len(report.text or ""), time=when,
@@ -407,17 +492,30 @@ class _Corpus:
                     f"{', '.join(map(str, sorted(b.ordinals)))}")
         if a.years and b.years and not a.years & b.years:
             return f"different years: {', '.join(sorted(a.years))} vs {', '.join(sorted(b.years))}"
-        names_a = {t for t in a.title_names - b.everything if self._distinct_name(t)}
-        names_b = {t for t in b.title_names - a.everything if self._distinct_name(t)}
+        names_a = {t for t in a.title_names - b.everything if self._distinct_name(t, b)}
+        names_b = {t for t in b.title_names - a.everything if self._distinct_name(t, a)}
         if names_a and names_b:
             return f"different names: {', '.join(sorted(names_a))} vs {', '.join(sorted(names_b))}"
+        if a.money and b.money and not a.money & b.money:
+            return f"different sums: {', '.join(sorted(a.money))} vs {', '.join(sorted(b.money))}"
+        for kind, what in (("later", "a later development"), ("failed", "a failure or a refusal")):
+            if (kind in a.title_marks) != (kind in b.title_marks):
+                one = a if kind in a.title_marks else b
+                return f"only one title tells {what}: {one.report.title!r}"
+        for x, y in ((a, b), (b, a)):
+            if "response" in x.title_marks and "attack" in y.title_marks and "response" not in y.title_marks:
+                return f"one title tells a response (charges, sanctions, blame), the other an attack: {y.report.title!r}"
         return None
 
-    def _distinct_name(self, token: str) -> bool:
-        """A name that tells events apart: rare, not a country, not an acronym (GGE, DOJ and NCA are
-        often spelled out by other reports of the same event), at least four letters."""
-        return (self.df[token] <= self.settings.max_postings and token not in _COUNTRIES
-                and token not in self.acronyms and len(token) >= 4)
+    def _distinct_name(self, token: str, other: _Features) -> bool:
+        """A name that tells events apart: rare, not a country, not a number (counts of victims change from
+        report to report), at least four letters (an acronym three), and not an acronym the other report
+        spells out (GGE: Group of Governmental Experts)."""
+        if self.df[token] > self.settings.max_postings or token in _COUNTRIES or _NUMBER.fullmatch(token):
+            return False
+        if token in self.acronyms:
+            return len(token) >= 3 and token not in other.initials and not _DIGIT.search(token)
+        return len(token) >= 4
 
     def candidates(self) -> list[tuple[int, int]]:
         """Pairs sharing two indexed tokens, or one that very few reports carry; never all pairs."""

@@ -125,3 +125,55 @@ def test_explain_unknown_id_raises_key_error():
 
 def test_no_reports_no_stories():
     assert group([]) == []
+
+
+# Different events told in the same words but for what sets them apart: each kind of veto, one case each.
+VETOES = {
+    "different sums of money": (
+        Report(41, "Colonial Pipeline paid hackers nearly $5 million in ransom",
+               "Colonial Pipeline paid the DarkSide gang a ransom in bitcoin to restore its fuel network, people familiar with the payment said.", "Wire A", DAY),
+        Report(42, "Justice Department seizes $2.3 million in ransom paid to DarkSide",
+               "Investigators recovered most of the bitcoin ransom Colonial Pipeline paid to the DarkSide gang, the Justice Department said.", "Wire B", DAY + timedelta(hours=4))),
+    "a later development": (
+        Report(43, "Europol takes control of the Emotet botnet",
+               "Police coordinated by Europol seized the servers of the Emotet botnet, which gangs rented to install ransomware.", "Wire A", DAY),
+        Report(44, "Emotet botnet is back, rebuilt with help from TrickBot",
+               "Researchers saw the Emotet botnet, whose servers police coordinated by Europol seized, install itself again through TrickBot.", "Wire B", DAY + timedelta(hours=6))),
+    "a failure": (
+        Report(45, "UN Group of Governmental Experts agrees consensus report",
+               "The UN Group of Governmental Experts on ICT security adopted a consensus report on responsible state behaviour.", "Wire A", DAY),
+        Report(46, "UN Group of Governmental Experts ends without consensus report",
+               "The UN Group of Governmental Experts on ICT security could not agree a consensus report on responsible state behaviour.", "Wire B", DAY + timedelta(hours=2))),
+    "a response and an attack": (
+        Report(47, "Meat supplier JBS hit by REvil ransomware",
+               "JBS, the world's largest meat processor, halted plants after the REvil ransomware gang encrypted its systems.", "Wire A", DAY),
+        Report(48, "REvil ransomware gang members arrested, FSB says",
+               "The FSB said it arrested members of the REvil ransomware gang behind attacks on JBS and other companies.", "Wire B", DAY + timedelta(hours=8))),
+    "acronyms the other does not spell out": (
+        Report(49, "UN OEWG adopts its final report by consensus",
+               "The UN working group on ICT security, the OEWG, adopted its final report by consensus in New York.", "Wire A", DAY),
+        Report(50, "UN GGE adopts its final report by consensus",
+               "The UN experts on ICT security, the GGE, adopted its final report by consensus in New York.", "Wire B", DAY + timedelta(hours=3))),
+    "heads of different countries": (
+        Report(51, "Obama and Xi agree not to steal trade secrets online",
+               "President Barack Obama and Xi Jinping agreed that neither government will conduct cyber theft of commercial secrets.", "Wire A", DAY),
+        Report(52, "UK and China agree not to steal trade secrets online",
+               "Britain and China agreed that neither government will conduct cyber theft of commercial secrets, Xi Jinping said in London.", "Wire B", DAY + timedelta(hours=3))),
+}
+
+
+@pytest.mark.parametrize("kind", list(VETOES))
+def test_a_veto_keeps_two_events_apart(kind):
+    a, b = VETOES[kind]
+    stories = group([a, b, *FILLER])
+    assert story_of(stories, a.id) is not story_of(stories, b.id)
+    assert explain(a.id, [a, b, *FILLER])["nearest_not_grouped"]["id"] == b.id
+
+
+def test_an_acronym_the_other_spells_out_does_not_veto():
+    a = Report(53, "UN GGE adopts its final report by consensus",
+               "The GGE on ICT security adopted its final report on responsible state behaviour by consensus in New York.", "Wire A", DAY)
+    b = Report(54, "Group of Governmental Experts agrees final report",
+               "The UN Group of Governmental Experts adopted its final report on responsible state behaviour by consensus in New York.", "Wire B", DAY + timedelta(hours=3))
+    story = story_of(group([a, b, *FILLER]), a.id)
+    assert {r.id for r in story.reports} == {a.id, b.id}
