@@ -139,6 +139,18 @@ class _View:
     limit: int | None
     web_url: str | None = None  # the full web version, for "N more" links from the e-mail
     stop: StopCheck | None = None  # a stop request, honoured between two sections (raises Stopped)
+    page_of: object = None  # slug -> the link to that briefing's page (relative on the web, base_url in the e-mail)
+
+    def item(self, item) -> dict:
+        view = item_view(item, self.themes)
+        if item.before is not None:
+            b = item.before.briefing
+            view["before"] = {"title": b.title, "date": b.created, "since": item.before.since,
+                              "href": self.page_of(b.slug) if self.page_of else None}
+        return view
+
+    def top(self):
+        return [self.item(item) for item in self.briefing.top]
 
     def sections(self):
         for section in self.briefing.sections:
@@ -153,7 +165,7 @@ class _View:
                 "count": len(section.items),
                 "hidden": len(section.items) - len(shown),
                 "more_url": f"{self.web_url}#{sid}" if self.web_url else None,
-                "items": [item_view(item, self.themes) for item in shown],
+                "items": [self.item(item) for item in shown],
             }
 
     def glance(self):
@@ -192,6 +204,10 @@ def item_view(item, themes: dict[str, str]) -> dict:
         "summary": sanitize(entry.summary_html or entry.content_html),
         "tags": [{"id": t, "name": themes.get(t, t)} for t in item.classification.secondary],
         "also": [{"source": s, "link": safe_url(link)} for s, link in item.also],
+        "story": item.story,
+        "top": item.top,
+        "reason": item.reason,
+        "before": None,
     }
 
 
@@ -219,7 +235,9 @@ def render(briefing: Briefing, config: Config, *, generated: datetime | None = N
     env = environment(config)
     themes = {t.id: t.name for t in config.themes}
     online = web_url(config, briefing.slug)
-    view = _View(briefing, themes, None, online, stop)
+    on_web = lambda slug: f"{slug}.html"  # noqa: E731 - the archive's pages sit side by side
+    in_mail = lambda slug: web_url(config, slug)  # noqa: E731 - absolute, when [output] base_url is set
+    view = _View(briefing, themes, None, online, stop, on_web)
     start, end = briefing.period_start, briefing.period_end
     common = {
         "briefing": briefing,
@@ -229,6 +247,7 @@ def render(briefing: Briefing, config: Config, *, generated: datetime | None = N
         "generated": generated or briefing.created,
         "covering": bool(start and end and start.date() != end.date()),
         "glance": view.glance(),
+        "top_stories": view.top(),
         "reading": view.reading(),
         "total": briefing.entry_count,
         "off_topic": briefing.off_topic,
@@ -236,13 +255,14 @@ def render(briefing: Briefing, config: Config, *, generated: datetime | None = N
         "web_url": online,
     }
     mail_common = common | {
-        "unsubscribe": UNSUBSCRIBE_SENTINEL if (config.email.unsubscribe_url or config.email.unsubscribe_mailto) else None
+        "unsubscribe": UNSUBSCRIBE_SENTINEL if (config.email.unsubscribe_url or config.email.unsubscribe_mailto) else None,
+        "top_stories": _View(briefing, themes, None, online, stop, in_mail).top(),
     }
     limit = config.briefing.max_per_theme or None
     template = env.get_template("briefing.html.j2")
     biggest = max((len(s.items) for s in briefing.sections), default=0)
     while True:
-        email_view = _View(briefing, themes, limit, online, stop)
+        email_view = _View(briefing, themes, limit, online, stop, in_mail)
         sections = list(email_view.sections())
         check(stop)
         html = inline_css(template.render(mail_common, sections=sections, web=False))
