@@ -387,6 +387,32 @@ def _earlier(store: Store, entries: list[Entry], briefing_id: int | None):
     return store.briefings.story_entries(min(times) - timedelta(days=DEFAULT.window_days), before=briefing_id)
 
 
+def explain_entry(config: Config, ref: str) -> dict:
+    """Why the entry (an id, key or link) is grouped with the reports it is in a story with, and why the
+    nearest other report is not: briefings.stories.explain over the feed entries within the stories
+    window of it. Raises LookupError for an entry the state does not hold."""
+    from datetime import timedelta
+
+    from briefings.compose import _report
+    from briefings.stories import DEFAULT, explain
+
+    store = open_store(config, dry_run=True)
+    try:
+        found = store.entries.find(ref)
+        if found is None:
+            raise LookupError(f"no stored entry has the id, key or link {ref!r}")
+        entry, classification = found
+        when = entry.published or entry.first_seen
+        window = timedelta(days=DEFAULT.window_days)
+        near = store.entries.around(when - window, when + window)
+        if all(e.id != entry.id for e, _ in near):
+            near.append(found)
+        reports = [_report(e.id, e, c) for e, c in near]
+        return explain(entry.id, reports)
+    finally:
+        store.close()
+
+
 def enrich(config: Config, store: Store, briefing) -> None:
     """What a briefing shows beyond its entries: the change since the one before, the counts of the
     eight before (the trend), and the reading list."""

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "init": "briefings.cli.init:init",
     "archive": "briefings.cli.archive:archive",
     "preview": "briefings.cli.archive:preview",
+    "stories": "briefings.cli.stories:stories",
 }
 
 
