@@ -165,3 +165,102 @@ def test_stories_explain_names_the_shared_signals(tmp_path, feed_server, cli_run
     assert "emotet" in why["grouped_with"][0]["shared"]
     missing = cli_run("--config", cfg, "stories", "explain", "999999")
     assert missing.exit_code == 1 and "no stored entry" in missing.stderr
+
+
+# -- the trend and the top stories, rendered ---------------------------------------------------------
+
+
+def _week(config, count: int):
+    """A big briefing with its top stories ranked and eight briefings before it."""
+    from render_samples import CREATED, big_briefing
+
+    from briefings.compose import top_stories
+    from briefings.models import StoredBriefing
+
+    briefing = big_briefing(config, count)
+    briefing.trend = [
+        StoredBriefing(id=i, slug=f"2026-11-{i + 2:02d}-b", title="B", created=CREATED - timedelta(days=7 * (8 - i)),
+                       period_end=CREATED, entry_count=40, theme_counts={t.id: (i * 3 + k) % 9 for k, t in enumerate(config.themes)})
+        for i in range(8)]
+    briefing.top = top_stories(briefing, config.briefing.top_stories, {t.id: t.name for t in config.themes})
+    return briefing
+
+
+def test_the_email_stays_under_gmails_clip_with_top_stories_on_a_300_entry_week(tmp_path):
+    import dataclasses
+
+    from test_render import sample_config
+
+    from briefings.render import MAX_EMAIL_HTML, render
+
+    config = sample_config(tmp_path)
+    config = dataclasses.replace(config, briefing=dataclasses.replace(config.briefing, max_per_theme=50))
+    briefing = _week(config, 300)
+    assert len(briefing.top) == 5
+    rendered = render(briefing, config)
+    assert len(rendered.html.encode("utf-8")) <= MAX_EMAIL_HTML < 102 * 1024
+    html = rendered.html
+    assert html.index('id="top-stories"') < html.index('class="glance"')
+    assert len(re.findall(r'id="top-\d"', html)) == 5
+    assert len(re.findall(r'class="trend-bars"', html)) == len(briefing.sections)  # bars as tables, no SVG
+    assert "<svg" not in html
+    for number in range(1, 6):
+        assert f'href="#top-{number}"' in html  # the one-line reference in its theme section
+
+
+def test_the_trend_charts_render_in_chromium_without_script(tmp_path, page_probe):
+    from test_render import sample_config
+
+    from briefings.render import render
+
+    config = sample_config(tmp_path)
+    briefing = _week(config, 60)
+    rendered = render(briefing, config)
+    text = rendered.text
+    assert "before: " in text and "; now " in text  # the numbers, in the text version
+    pages = {"web.html": rendered.web_html, "email.html": rendered.html}
+    for name, markup in pages.items():
+        (tmp_path / name).write_text(markup, encoding="utf-8")
+        assert "<script" not in markup
+    assert "script-src 'none'" in rendered.web_html
+    assert len(re.findall(r'<svg class="trend-svg"', rendered.web_html)) == len(briefing.sections)
+    for width in (375, 1024):
+        probe = page_probe(width=width)
+        page = probe.open(tmp_path / "web.html")
+        charts = page.query_selector_all("svg.trend-svg")
+        assert len(charts) == len(briefing.sections)
+        box = charts[0].bounding_box()
+        assert box and box["width"] == 90 and box["height"] == 24  # nine bars drawn
+        assert len(charts[0].query_selector_all("rect")) == 9
+        assert probe.horizontal_overflow() <= 0, f"the web page scrolls sideways at {width} px"
+        probe.screenshot(f"trend-web-{width}.png")
+        probe.open(tmp_path / "email.html")
+        assert probe.horizontal_overflow() <= 0, f"the e-mail scrolls sideways at {width} px"
+        assert probe.errors == [], probe.errors
+
+
+def test_the_archive_charts_themes_over_time(tmp_path, feed_server, cli_run, page_probe):
+    feeds = serve(feed_server, {"Wire A": [at(EMOTET_A, 50), at(FILLER[0], 40)], "Wire B": [at(FILLER[1], 45)]})
+    cfg = write_config(tmp_path, feeds, corpus=None)
+    run_json(cli_run, cfg)
+    feed_server.add("/wire-b.xml", rss("Wire B", [at(FILLER[1], 45), at(EMOTET_B, 3)]))
+    second = run_json(cli_run, cfg)["briefing"]
+    index = tmp_path / "archive" / "index.html"
+    markup = index.read_text()
+    assert "<script" not in markup and markup.count('<svg class="trend-grid"') == 1
+    theme = story_with(second["stories"], EMOTET_B[1])["theme"]
+    theme_page = tmp_path / "archive" / "themes" / f"{theme}.html"
+    assert theme_page.read_text().count('<svg class="trend-svg"') == 1
+    for width in (375, 1024):
+        probe = page_probe(width=width)
+        page = probe.open(index)
+        grid = page.query_selector("svg.trend-grid")
+        assert grid is not None and grid.bounding_box()["width"] <= width
+        assert len(grid.query_selector_all("circle")) >= 3  # a dot for each theme's count in each briefing
+        assert probe.horizontal_overflow() <= 0, f"index scrolls sideways at {width} px"
+        page = probe.open(theme_page)
+        assert len(page.query_selector_all("svg.trend-svg rect")) == 2  # both briefings
+        assert EMOTET_B[1] in page.inner_text("body")
+        assert probe.horizontal_overflow() <= 0
+        probe.screenshot(f"trend-theme-{width}.png")
+        assert probe.errors == [], probe.errors
