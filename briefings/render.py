@@ -207,14 +207,18 @@ def _esc(text: str) -> str:
     return html_module.escape(str(text), quote=True)
 
 
+def _bars(points: list[tuple[str, int]], tallest: int):
+    """(index, label, count, height, colour) of each bar: the tallest for the largest count, this briefing's dark."""
+    top = max((n for _, n in points), default=0) or 1
+    for i, (name, n) in enumerate(points):
+        yield i, name, n, max(1, round(tallest * n / top)) if n else 1, "#1d4ed8" if i == len(points) - 1 else "#93c5fd"
+
+
 def spark_svg(points: list[tuple[str, int]], *, label: str) -> Markup:
     """Small bars, one per (label, count), the last one (this briefing) dark; an inline SVG, no script."""
-    top = max((n for _, n in points), default=0) or 1
     width, height = 10 * len(points), 24
     bars = []
-    for i, (name, n) in enumerate(points):
-        h = max(1, round(20 * n / top)) if n else 1
-        fill = "#1d4ed8" if i == len(points) - 1 else "#93c5fd"
+    for i, name, n, h, fill in _bars(points, 20):
         bars.append(f'<rect x="{i * 10 + 1}" y="{height - h}" width="8" height="{h}" fill="{fill}">'
                     f"<title>{_esc(name)}: {n}</title></rect>")
     return Markup(f'<svg class="trend-svg" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -223,11 +227,8 @@ def spark_svg(points: list[tuple[str, int]], *, label: str) -> Markup:
 
 def mail_bars(points: list[tuple[str, int]]) -> Markup:
     """The same bars as a table every e-mail client draws (SVG does not render in Gmail)."""
-    top = max((n for _, n in points), default=0) or 1
     cells = []
-    for i, (name, n) in enumerate(points):
-        h = max(1, round(18 * n / top)) if n else 1
-        color = "#1d4ed8" if i == len(points) - 1 else "#93c5fd"
+    for _, name, n, h, color in _bars(points, 18):
         cells.append(f'<td valign="bottom" width="7" title="{_esc(name)}: {n}" style="padding:0 1px 0 0">'
                      f'<div style="height:{h}px;width:6px;background-color:{color};font-size:1px;line-height:1px">&nbsp;</div></td>')
     return Markup('<table role="presentation" class="trend-bars" cellpadding="0" cellspacing="0" border="0" height="20">'
