@@ -148,6 +148,7 @@ class BriefingSettings:
     excerpt_sentences: int = _s(3, "Sentences in each entry's excerpt.", range=Range(0, 100))
     footer: str = _s("", "Contact or unsubscribe line printed at the foot of every briefing.")
     reading_list: int = _s(3, "Reading-list documents shown under \"From the reading list\": those most relevant to the briefing's themes; 0: none.", range=Range(0, 1000))
+    top_stories: int = _s(5, "Stories shown first, under \"Top stories\": those most sources carried, then developing before new, then by theme score and recency; 0: none.", range=Range(0, 50))
 
 
 @dataclass(frozen=True)

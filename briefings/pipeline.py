@@ -258,6 +258,7 @@ def make_briefing(config: Config, store: Store, report: RunReport, *, now: datet
         "email_html_bytes": len(rendered.html.encode("utf-8")),
         "email_per_theme": rendered.email_limit,
         "email_per_theme_configured": config.briefing.max_per_theme or None,
+        **stories_json(briefing),
     }
     # The briefing and its outbox are stored (its entries settled) before any file is written or
     # message sent: if either fails, the next run finishes it from the store; nothing is lost or repeated.
@@ -274,6 +275,21 @@ def make_briefing(config: Config, store: Store, report: RunReport, *, now: datet
         store.meta.set_archived_through(briefing_id)
 
 
+def stories_json(briefing) -> dict:
+    """The briefing's stories as `run --json` and `preview --json` give them (a stable format; see README):
+    "stories", every story in the briefing's order, singletons included, and "top_stories", the top ones
+    in rank order; each {"theme": id or null, "top": bool, "entries": [{"id", "title", "link", "source"}, ...]}
+    with the lead report first."""
+    def story(theme, item) -> dict:
+        return {"theme": theme, "top": item.top is not None,
+                "entries": [{"id": i.entry.id, "title": i.entry.title, "link": i.entry.link, "source": i.entry.source_name}
+                            for i in (item, *item.reports)]}
+
+    themes = {id(item): section.theme_id for section, item in briefing.stories()}
+    return {"stories": [story(section.theme_id, item) for section, item in briefing.stories()],
+            "top_stories": [story(themes.get(id(item), item.classification.theme), item) for item in briefing.top]}
+
+
 def compose_pending(config: Config, store: Store, *, now: datetime, stop: Callable[[], bool] | None = None):
     """(every pending entry classified, and the briefing they make with the ids it leaves out, or None
     when nothing on topic is pending). Nothing is stored but the classifications."""
@@ -284,7 +300,8 @@ def compose_pending(config: Config, store: Store, *, now: datetime, stop: Callab
         return pending, None
     last = store.briefings.last()
     briefing, left_out = compose(
-        config, pending, now=now, since=last.created if last else None, slug_taken=store.briefings.slug_taken
+        config, pending, now=now, since=last.created if last else None, slug_taken=store.briefings.slug_taken,
+        earlier=_earlier(store, [e for e, _ in pending], None),
     )
     enrich(config, store, briefing)
     return pending, (briefing, left_out)
@@ -350,18 +367,63 @@ def load_briefing(config: Config, store: Store, briefing_id: int):
     if stored is None:
         raise LookupError(f"no stored briefing has id {briefing_id}")
     entries = [(e, c) for e, c in store.entries.of_briefing(briefing_id) if c is not None]
-    briefing, _ = compose(config, entries, now=stored.created, since=stored.period_start)
+    briefing, _ = compose(config, entries, now=stored.created, since=stored.period_start,
+                          earlier=_earlier(store, [e for e, _ in entries], briefing_id))
     briefing.slug, briefing.title, briefing.off_topic, briefing.id = stored.slug, stored.title, stored.off_topic, stored.id
     enrich(config, store, briefing)
     return briefing
 
 
+def _earlier(store: Store, entries: list[Entry], briefing_id: int | None):
+    """The entries earlier briefings listed in stories that these entries may continue: those within the
+    stories window of the earliest of them (for a stored briefing, only the briefings before it)."""
+    from datetime import timedelta
+
+    from briefings.stories import DEFAULT
+
+    times = [t for t in (e.published or e.first_seen for e in entries) if t is not None]
+    if not times:
+        return []
+    return store.briefings.story_entries(min(times) - timedelta(days=DEFAULT.window_days), before=briefing_id)
+
+
+def explain_entry(config: Config, ref: str) -> dict:
+    """Why the entry (an id, key or link) is grouped with the reports it is in a story with, and why the
+    nearest other report is not: briefings.stories.explain over the feed entries within the stories
+    window of it. Raises LookupError for an entry the state does not hold."""
+    from datetime import timedelta
+
+    from briefings.compose import _report
+    from briefings.stories import DEFAULT, explain
+
+    store = open_store(config, dry_run=True)
+    try:
+        found = store.entries.find(ref)
+        if found is None:
+            raise LookupError(f"no stored entry has the id, key or link {ref!r}")
+        entry, classification = found
+        when = entry.published or entry.first_seen
+        if when is None or entry.id is None:
+            raise LookupError(f"the stored entry {ref!r} has no date to group it by")
+        window = timedelta(days=DEFAULT.window_days)
+        near = store.entries.around(when - window, when + window)
+        if all(e.id != entry.id for e, _ in near):
+            near.append(found)
+        reports = [_report(stored_id(e.id), e, c) for e, c in near]
+        return explain(entry.id, reports)
+    finally:
+        store.close()
+
+
 def enrich(config: Config, store: Store, briefing) -> None:
-    """What a briefing shows beyond its entries: the change since the one before, and the reading list."""
+    """What a briefing shows beyond its entries: the change since the one before, the counts of the
+    eight before (the trend), and the reading list."""
     from briefings.compose import pick_reading
 
     before = store.briefings.before(briefing.id)
     briefing.previous_counts = before.theme_counts if before else None
+    earlier = [b for b in store.briefings.all() if briefing.id is None or b.id < briefing.id]
+    briefing.trend = list(reversed(earlier[:8]))
     briefing.reading = pick_reading(briefing, store.entries.reading_list(), limit=config.briefing.reading_list)
 
 

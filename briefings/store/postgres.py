@@ -151,6 +151,11 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX entries_canonical ON entries(canonical_link) WHERE canonical_link IS NOT NULL;
     CREATE UNIQUE INDEX entries_fingerprint ON entries(fingerprint) WHERE fingerprint IS NOT NULL;
     """,
+    # 2 -> 3: the story each briefed entry was listed in (as SQLite's 5 -> 6).
+    """
+    ALTER TABLE briefing_entries ADD COLUMN story TEXT;
+    CREATE INDEX briefing_entries_story ON briefing_entries(story);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

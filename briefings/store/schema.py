@@ -123,6 +123,12 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE deliveries ADD COLUMN channel TEXT NOT NULL DEFAULT 'email';
     """,
+    # 5 -> 6: the story each briefed entry was listed in (the same event told by several feeds), so a
+    # later briefing tells a story it continues and links back. Entries briefed before have none.
+    """
+    ALTER TABLE briefing_entries ADD COLUMN story TEXT;
+    CREATE INDEX briefing_entries_story ON briefing_entries(story);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
