@@ -378,6 +378,7 @@ def from_dict(data: dict, cfg_path: Path, text: str = "") -> Config:
             raw = raw | {"briefing": [raw["briefing"]]}  # one time may be written without the list
         sections[table] = _build(cls, raw, table, root, fail)
     _check_schedule(sections["schedule"], fail)
+    _check_templates(sections["render"], fail)
     base_url = sections["output"].base_url
     if base_url and not re.match(r"^https?://[^\s/]+", base_url):
         fail(f"must be an http(s) URL, got {base_url!r}", "output", "base_url")
@@ -417,6 +418,16 @@ def _check_schedule(schedule: "ScheduleSettings", fail) -> None:
             timetable.parse(value)
         except timetable.SpecError as exc:
             fail(str(exc), "schedule", "briefing")
+
+
+def _check_templates(render: "RenderSettings", fail) -> None:
+    """[render] templates must be a folder: a missing one would quietly mean the shipped templates."""
+    folder = render.templates
+    if folder is None or folder.is_dir():
+        return
+    what = "is a file, not a folder" if folder.exists() else "no such folder"
+    fail(f"{folder}: {what}: create it, or set templates to the folder of your templates (empty: the shipped ones)",
+         "render", "templates")
 
 
 def _check_state(state: "StateSettings", fail) -> None:
@@ -647,6 +658,8 @@ def _feeds(raw: Any, fail) -> tuple[FeedConfig, ...]:
             if key not in ("name", "url"):
                 fail("unknown key (known: name, url)", "feeds", key, index=i)
         url = item.get("url")
+        if isinstance(url, str):
+            url = url.strip()  # spaces around a pasted URL; one inside stays an error
         problem = feed_url_problem(url) if isinstance(url, str) else f"expected a string, got {url!r}"
         if problem:
             fail(problem, "feeds", "url", index=i, hint="give the feed's full address, e.g. https://example.org/feed.xml")
