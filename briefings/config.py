@@ -183,7 +183,7 @@ class SmtpSettings:
 class EmailSettings:
     subject: str = _s("", "Subject template (Jinja2); empty: the shipped subject.txt.j2 template.")
     list_id: str = _s("", "List-Id header value, e.g. \"norms-briefing.example.org\"; empty: derived from the From domain.")
-    unsubscribe_mailto: str = _s("", "Address for List-Unsubscribe (mailto); {email} is replaced by the recipient's address.")
+    unsubscribe_mailto: str = _s("", "Address for List-Unsubscribe (mailto); {email}, before the @ only, is replaced by the recipient's address with its @ written = (leave+{email}@example.org: leave+ana=example.org@example.org). Empty: a mailto to Reply-To (or From).")
     unsubscribe_url: str = _s("", "https URL for List-Unsubscribe and one-click unsubscribe (RFC 8058); {email} is replaced.")
     send_empty: bool = _s(False, "Send a recipient a briefing with nothing on their themes (saying so) instead of nothing.")
 
@@ -451,6 +451,9 @@ def _check_mail(smtp: "SmtpSettings", email: "EmailSettings", recipients, fail) 
         fail("must be an https:// URL", "email", "unsubscribe_url")
     if email.unsubscribe_mailto and not _address_ok(email.unsubscribe_mailto.replace("{email}", "x")):
         fail(f"not a valid e-mail address: {email.unsubscribe_mailto!r}", "email", "unsubscribe_mailto")
+    if "{email}" in email.unsubscribe_mailto.rpartition("@")[2]:
+        fail(f"{email.unsubscribe_mailto!r}: {{email}} may stand only before the @, where the recipient's @ is written ="
+             " (leave+{email}@example.org: leave+ana=example.org@example.org)", "email", "unsubscribe_mailto")
 
 
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")

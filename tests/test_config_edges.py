@@ -224,6 +224,19 @@ def test_a_templates_folder_that_exists_is_accepted(tmp_path):
     assert config_module.load(cfg).render.templates == (tmp_path / "mine").resolve()
 
 
+# --- unsubscribe -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["leave@{email}.example.org", "leave@lists.{email}", "{email}@{email}.example.org"])
+def test_an_unsubscribe_mailto_with_email_after_the_at_is_refused_with_file_line_and_key(tmp_path, cli_run, value):
+    cfg = write_config(tmp_path, [], corpus=None, extra=f'[email]\nunsubscribe_mailto = "{value}"\n')
+    line = _line_of(cfg, "unsubscribe_mailto")
+    result = cli_run("--config", cfg, "check")
+    assert result.exit_code == 2, result.output
+    first = result.stderr.splitlines()[0]
+    assert f"{cfg.resolve()}:{line}: [email] unsubscribe_mailto: " in first and "only before the @" in first, first
+
+
 # --- numbers ----------------------------------------------------------------
 
 HUGE_INT, HUGE_FLOAT = "1000000000000000000000", "1e300"
