@@ -85,10 +85,8 @@ def list_unsubscribe(config: Config, email: str) -> list[str]:
     links = []
     if config.email.unsubscribe_mailto:
         links.append(unsubscribe_mailto(config.email.unsubscribe_mailto, email))
-    if config.email.unsubscribe_url and (link := unsubscribe_link(config, email)) is not None:
-        links.append(link)
-    if not links:
-        links.append(unsubscribe_mailto(parseaddr(config.smtp.reply_to or config.smtp.sender)[1], email))
+    if (config.email.unsubscribe_url or not links) and (link := unsubscribe_link(config, email)) is not None:
+        links.append(link)  # the URL, else the default mailto, as in the footer
     return links
 
 

@@ -278,3 +278,4 @@ class Rendered:
     text: str
     web_html: str  # the full web version, every entry listed
     email_limit: int | None = None  # entries per theme the e-mail shows (lowered to stay under Gmail's clip)
+    archive_text: str = ""  # the text for the archive: the e-mail's, without the unsubscribe link

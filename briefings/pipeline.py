@@ -267,7 +267,7 @@ def make_briefing(config: Config, store: Store, report: RunReport, *, now: datet
     )
     report.briefing["id"] = briefing_id
     if not dry_run:
-        write_briefing(config.output.dir, briefing.slug, rendered.web_html, rendered.text)
+        write_briefing(config.output.dir, briefing.slug, rendered.web_html, rendered.archive_text)
         store.briefings.set_paths(briefing_id, str(html_path), str(text_path))
         report.written += [str(html_path), str(text_path)]
         # Only the theme pages this briefing adds to change; the others stay as they are.
@@ -439,7 +439,7 @@ def rebuild_archive(config: Config, store: Store) -> list[str]:
     written: list[str] = []
     for row in store.briefings.all():
         rendered = render(load_briefing(config, store, row.id), config)
-        html_path, text_path = write_briefing(config.output.dir, row.slug, rendered.web_html, rendered.text)
+        html_path, text_path = write_briefing(config.output.dir, row.slug, rendered.web_html, rendered.archive_text)
         store.briefings.set_paths(row.id, str(html_path), str(text_path))
         written += [str(html_path), str(text_path)]
     written += [str(p) for p in write_archive(config, store)]
@@ -469,7 +469,7 @@ def rebuild_briefing(config: Config, store: Store, briefing_id: int) -> tuple[st
     from briefings.render import render
 
     rendered = render(load_briefing(config, store, briefing_id), config)
-    return rendered.web_html, store.briefings.text(briefing_id) or rendered.text
+    return rendered.web_html, rendered.archive_text  # the stored text is the e-mail's, with its unsubscribe link
 
 
 def send_outbox(config: Config, store: Store, *, now: datetime | None = None, ignore_wait: bool = False,

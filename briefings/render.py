@@ -331,7 +331,7 @@ def render(briefing: Briefing, config: Config, *, generated: datetime | None = N
         "web_url": online,
     }
     mail_common = common | {
-        "unsubscribe": UNSUBSCRIBE_SENTINEL if (config.email.unsubscribe_url or config.email.unsubscribe_mailto) else None,
+        "unsubscribe": UNSUBSCRIBE_SENTINEL if unsubscribe_link(config, "") is not None else None,
         "top_stories": _View(briefing, themes, None, online, stop, in_mail).top(),
     }
     limit = config.briefing.max_per_theme or None
@@ -345,12 +345,15 @@ def render(briefing: Briefing, config: Config, *, generated: datetime | None = N
         if len(html.encode("utf-8")) <= MAX_EMAIL_HTML or biggest <= 1 or (limit is not None and limit <= 1):
             break
         limit = max(1, (min(limit, biggest) if limit else biggest) * 3 // 4)
-    text = env.get_template("briefing.txt.j2").render(mail_common, sections=sections)
+    text_template = env.get_template("briefing.txt.j2")
+    text = text_template.render(mail_common, sections=sections)
+    # The archive's copy has no recipient, so no unsubscribe link (nor the placeholder).
+    archive_text = text if mail_common["unsubscribe"] is None else text_template.render(common, sections=sections)
     web_html = ""
     if web:
         check(stop)
         web_html = inline_css(template.render(common, sections=list(view.sections()), web=True))
-    return Rendered(html=html, text=text, web_html=web_html, email_limit=limit)
+    return Rendered(html=html, text=text, web_html=web_html, email_limit=limit, archive_text=archive_text)
 
 
 def archive_pages(config: Config, history: list[HistoryItem], listed: list[StoredBriefing],
@@ -435,21 +438,26 @@ def archive_pages(config: Config, history: list[HistoryItem], listed: list[Store
 
 
 def unsubscribe_link(config: Config, email: str) -> str | None:
-    """The recipient's unsubscribe link: the https URL when set, else a mailto."""
+    """The recipient's unsubscribe link for the footer: the https URL when set, else the mailto when set, else
+    the mailto to Reply-To (or From) that List-Unsubscribe offers by default; None without any address."""
+    from email.utils import parseaddr
     from urllib.parse import quote
 
     if config.email.unsubscribe_url:
         return config.email.unsubscribe_url.replace("{email}", quote(email, safe="@"))
     if config.email.unsubscribe_mailto:
         return unsubscribe_mailto(config.email.unsubscribe_mailto, email)
-    return None
+    default = parseaddr(config.smtp.reply_to or config.smtp.sender)[1]
+    return unsubscribe_mailto(default, email) if default else None
 
 
 def unsubscribe_mailto(address: str, email: str) -> str:
-    """mailto:address?subject=unsubscribe, with {email} in address replaced by the recipient's (URL-quoted)."""
+    """mailto:address?subject=unsubscribe, with {email} in address replaced by the recipient's, VERP-style:
+    its @ written = (leave+{email}@example.org: leave+ana=example.org@example.org), so the address keeps
+    one @; URL-quoted. config.py allows {email} only before the @."""
     from urllib.parse import quote
 
-    return "mailto:" + address.replace("{email}", quote(email, safe="@")) + "?subject=unsubscribe"
+    return "mailto:" + address.replace("{email}", quote(email.replace("@", "="), safe="")) + "?subject=unsubscribe"
 
 
 def personalize(rendered: Rendered, config: Config, email: str) -> tuple[str, str]:
