@@ -51,6 +51,10 @@ class Classification:
     themes: tuple[str, ...]  # primary first, then secondary
     scores: dict[str, float]
     evidence: dict[str, tuple[Match, ...]]
+    # Not stored: what the classifier knew when it decided (for `themes review` and `explain`).
+    on_topic: float | None = None  # the model's probability that the entry is on topic
+    margin: float | None = None  # how far the decision is from flipping (0: a coin toss)
+    source: str = ""  # "correction" when the desk's correction decided it
 
     @property
     def secondary(self) -> tuple[str, ...]:

@@ -124,6 +124,15 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE feeds ADD COLUMN item_hashes BLOB;
     """,
+    # 4 -> 5: the desk's corrections (`briefings themes teach`): the themes an entry was given by hand.
+    """
+    CREATE TABLE corrections (
+        entry_id INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
+        theme TEXT,
+        also TEXT NOT NULL DEFAULT '[]',
+        created TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -468,6 +477,50 @@ class Store:
             ]
             out.append((entry, _classification(row)))
         return out
+
+    # -- corrections ---------------------------------------------------------
+
+    def save_correction(self, entry_id: int, c: Classification, *, now: datetime) -> int | None:
+        """Record the desk's classification of an entry and apply it wherever the entry is stored:
+        the entry, and the briefing that settled it (its section, counts). Returns that briefing's id."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO corrections (entry_id, theme, also, created) VALUES (?, ?, ?, ?) ON CONFLICT (entry_id)"
+                " DO UPDATE SET theme = excluded.theme, also = excluded.also, created = excluded.created",
+                (entry_id, c.theme, json.dumps(c.themes[1:]), _ts(now)),
+            )
+            self.save_classifications([(entry_id, c)])
+            row = db.execute("SELECT briefing_id FROM entries WHERE id = ?", (entry_id,)).fetchone()
+            briefing_id = row["briefing_id"] if row else None
+            if briefing_id is None:
+                return None
+            if c.theme is None:
+                db.execute("DELETE FROM briefing_entries WHERE briefing_id = ? AND entry_id = ?", (briefing_id, entry_id))
+            elif db.execute("UPDATE briefing_entries SET theme = ? WHERE briefing_id = ? AND entry_id = ?",
+                            (c.theme, briefing_id, entry_id)).rowcount == 0:
+                db.execute(
+                    "INSERT INTO briefing_entries (briefing_id, entry_id, theme, position) SELECT ?, ?, ?,"
+                    " COALESCE(MAX(position), -1) + 1 FROM briefing_entries WHERE briefing_id = ?",
+                    (briefing_id, entry_id, c.theme, briefing_id),
+                )
+            counts = {r[0]: r[1] for r in db.execute(
+                "SELECT COALESCE(theme, 'off-topic'), COUNT(*) FROM briefing_entries WHERE briefing_id = ? GROUP BY theme",
+                (briefing_id,))}
+            settled = db.execute("SELECT COUNT(*) FROM entries WHERE briefing_id = ?", (briefing_id,)).fetchone()[0]
+            listed = sum(counts.values())
+            db.execute(
+                "UPDATE briefings SET theme_counts = ?, entry_count = ?, off_topic = ? WHERE id = ?",
+                (json.dumps(counts), listed, settled - listed, briefing_id),
+            )
+            return briefing_id
+
+    def corrections(self) -> list[tuple[Entry, str | None, tuple[str, ...], datetime]]:
+        """(entry, theme or None for off-topic, secondary themes, when) for every correction, oldest first."""
+        rows = self.db.execute(
+            "SELECT e.*, c.theme AS c_theme, c.also AS c_also, c.created AS c_created"
+            " FROM corrections c JOIN entries e ON e.id = c.entry_id ORDER BY c.created, c.entry_id"
+        ).fetchall()
+        return [(_entry(r), r["c_theme"], tuple(json.loads(r["c_also"])), _dt(r["c_created"])) for r in rows]
 
     # -- briefings ----------------------------------------------------------
 

@@ -1,0 +1,154 @@
+"""The shipped theme model, scored in pure Python: TF-IDF uni- and bigrams, linear weights.
+
+`bench/train_themes.py` trains it offline (scikit-learn, logistic regression, with
+hyper-parameters and thresholds chosen by cross-validation grouped by origin) and
+writes ``briefings/models/themes.json``: plain JSON, no pickle. This module reads
+that file once, when the first entry is classified, and scores an entry with sparse
+dot products:
+
+- a theme model: one weight vector per theme (multinomial logistic regression),
+  whose softmax is the probability of each theme given that the entry is on topic;
+- an on-topic model: one binary logistic regression (on topic vs off topic),
+  calibrated on out-of-fold scores, with the threshold that gave the best
+  off-topic F1;
+- a secondary model: one binary logistic regression per theme (is the theme among
+  the entry's themes?), with the probability a secondary theme needs, chosen so
+  secondary tags were right at least 70% of the time.
+
+``features`` is the one definition of the features, used by training and here alike.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+MODEL_PATH = Path(__file__).with_name("models") / "themes.json"
+FORMAT = 1
+
+
+def features(title: str, text: str) -> Counter:
+    """Counts of unigrams and bigrams of content words (folded, plurals reduced, stopwords out);
+    the title counts twice."""
+    from briefings.classify import content_tokens
+
+    return features_of(content_tokens(title), content_tokens(text))
+
+
+def features_of(title_words: list[str], text_words: list[str]) -> Counter:
+    """``features`` of text already cut into content words."""
+    counts: Counter = Counter()
+    for words, times in ((title_words, 2), (text_words, 1)):
+        if not words:
+            continue
+        grams = words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+        for _ in range(times):
+            counts.update(grams)
+    return counts
+
+
+@dataclass
+class Scored:
+    """What the model says about one entry, with the parts that explain it."""
+
+    vector: dict[str, float]  # the entry's TF-IDF vector (model features only, L2-normalized)
+    logits: dict[str, float]  # theme -> linear score of the theme model
+    secondary: dict[str, float]  # theme -> linear score of the secondary model
+    on_logit: float  # linear score of the on-topic model (before calibration)
+
+
+class ThemeModel:
+    """The exported model: vocabulary with idf, weights per theme, the on-topic model, thresholds."""
+
+    def __init__(self, data: dict):
+        if data.get("format") != FORMAT:
+            raise ValueError(f"model format {data.get('format')!r}, expected {FORMAT}")
+        self.themes: list[str] = data["themes"]
+        self.intercepts: dict[str, float] = dict(zip(self.themes, data["intercepts"]))
+        self.on_intercept: float = data["on_topic"]["intercept"]
+        self.calibration: tuple[float, float] = tuple(data["on_topic"]["calibration"])
+        self.on_threshold: float = data["on_topic"]["threshold"]
+        self.secondary_intercepts: dict[str, float] = dict(zip(self.themes, data["secondary_intercepts"]))
+        self.secondary_threshold: float = data["secondary_threshold"]
+        self.term_weight: float = data["term_weight"]
+        self.on_term_weight: float = data["on_term_weight"]
+        self.trained_examples: frozenset[str] = frozenset(data.get("trained_examples", ()))
+        self.idf: dict[str, float] = {}
+        self.weights: dict[str, tuple[float, tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]] = {}
+        themes = self.themes
+        for feature, (idf, on_weight, theme_weights, secondary_weights) in data["features"].items():
+            self.idf[feature] = idf
+            self.weights[feature] = (
+                on_weight, tuple((themes[i], w) for i, w in theme_weights), tuple((themes[i], w) for i, w in secondary_weights))
+        self.meta: dict = data.get("meta", {})
+
+    @classmethod
+    def load(cls, path: Path = MODEL_PATH) -> "ThemeModel":
+        return cls(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def vector(self, counts: Counter) -> dict[str, float]:
+        idf = self.idf
+        vec = {f: (1.0 + math.log(c)) * idf[f] for f, c in counts.items() if f in idf}
+        norm = math.sqrt(sum(w * w for w in vec.values())) or 1.0
+        return {f: w / norm for f, w in vec.items()}
+
+    def score(self, counts: Counter) -> Scored:
+        vec = self.vector(counts)
+        logits = dict(self.intercepts)
+        secondary = dict(self.secondary_intercepts)
+        on = self.on_intercept
+        weights = self.weights
+        for feature, x in vec.items():
+            on_weight, theme_weights, secondary_weights = weights[feature]
+            on += x * on_weight
+            for theme, w in theme_weights:
+                logits[theme] += x * w
+            for theme, w in secondary_weights:
+                secondary[theme] += x * w
+        return Scored(vec, logits, secondary, on)
+
+    def on_probability(self, on_logit: float) -> float:
+        a, b = self.calibration
+        return sigmoid(a * on_logit + b)
+
+    def contributions(self, vec: dict[str, float], theme: str | None) -> list[tuple[float, str]]:
+        """(weight, feature) of every feature of the entry for a theme (None: the on-topic model)."""
+        out = []
+        for feature, x in vec.items():
+            on_weight, theme_weights, _ = self.weights[feature]
+            if theme is None:
+                w = on_weight
+            else:
+                w = next((w for t, w in theme_weights if t == theme), 0.0)
+            if w:
+                out.append((x * w, feature))
+        return out
+
+
+def sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def softmax(logits: dict[str, float]) -> dict[str, float]:
+    if not logits:
+        return {}
+    top = max(logits.values())
+    exps = {t: math.exp(z - top) for t, z in logits.items()}
+    total = sum(exps.values())
+    return {t: e / total for t, e in exps.items()}
+
+
+_LOADED: dict[Path, ThemeModel] = {}
+
+
+def shipped_model(path: Path = MODEL_PATH) -> ThemeModel:
+    """The model file, read once per process (on the first entry classified)."""
+    if path not in _LOADED:
+        _LOADED[path] = ThemeModel.load(path)
+    return _LOADED[path]
