@@ -8,7 +8,7 @@ Data: the "train" split of bench/data/themes-real.jsonl and the shipped examples
 (themes-examples.jsonl). The "heldout" split is never read here.
 
 Method: TF-IDF over unigrams and bigrams (`briefings.themes_model.features`,
-sublinear tf, features in at least two documents), then
+sublinear tf, features in at least two documents, L2-normalized with a floor), then
 
 - a theme model: multinomial logistic regression over the on-topic items' primary theme;
 - an on-topic model: binary logistic regression, on topic vs off topic;
@@ -56,7 +56,11 @@ DATA = ROOT / "bench" / "data" / "themes-real.jsonl"
 EXAMPLES = ROOT / "themes-examples.jsonl"
 MIN_DF = 2
 SECONDARY_PRECISION = 0.7
-PRUNE = 0.005  # weights smaller than this are left out of the file
+PRUNE = 0.01  # weights smaller than this are left out of the file
+# A text's TF-IDF vector is divided by its L2 norm, but by no less than this: a text of one or two
+# known words (a bare title, "Flour, water, salt.") is not read as sure as a paragraph. The shortest
+# training text's norm is about 19, so the floor only changes texts much shorter than those.
+NORM_FLOOR = 15.0
 SECONDARY_C = [1.0, 3.0, 10.0, 30.0]
 GRID = {
     "theme_c": [3.0, 10.0, 30.0],
@@ -109,7 +113,7 @@ class Tfidf:
         for r in fit_rows:
             df.update(counts[r].keys())
         self.vocab = {f: i for i, f in enumerate(sorted(f for f, n in df.items() if n >= MIN_DF))}
-        self.transformer = TfidfTransformer(sublinear_tf=True, smooth_idf=True, norm="l2")
+        self.transformer = TfidfTransformer(sublinear_tf=True, smooth_idf=True, norm=None)
         self.transformer.fit(self.matrix(counts, fit_rows))
 
     def matrix(self, counts: list[Counter], rows: list[int]):
@@ -124,7 +128,10 @@ class Tfidf:
         return sparse.csr_matrix((data, indices, indptr), shape=(len(rows), len(self.vocab)))
 
     def transform(self, counts, rows):
-        return self.transformer.transform(self.matrix(counts, rows))
+        """TF-IDF rows divided by their L2 norm, or by NORM_FLOOR when that is larger (as at run time)."""
+        x = self.transformer.transform(self.matrix(counts, rows))
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+        return sparse.diags(1.0 / np.maximum(norms, NORM_FLOOR)) @ x
 
 
 def fit_models(counts, labels, on, weights, fit_rows, theme_c, on_c, themes):
@@ -350,6 +357,7 @@ def export(path: Path, tfidf: Tfidf, theme_model, on_model, secondary, themes, b
                      "threshold": round(best["on_threshold"], 4)},
         "secondary_intercepts": [round(float(m.intercept_[0]), 4) for m in secondary],
         "secondary_threshold": round(best["secondary_threshold"], 4),
+        "norm_floor": NORM_FLOOR,
         "term_weight": best["term_weight"],
         "on_term_weight": best["on_term_weight"],
         "trained_examples": sorted(example_key(e["title"], e["text"]) for e in examples),

@@ -28,6 +28,7 @@ off-topic.
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 import re
@@ -269,13 +270,15 @@ class Classifier:
                 self._add(theme.id, term, theme.weights.get(term.lower(), 1.0), False)
             for term in (*theme.negative, *self.settings.off_topic_terms):
                 self._add(theme.id, term, 1.0, True)
+        self._order = {t.id: i for i, t in enumerate(themes)}
         self._examples = examples
         self._corrections = {c.key: c for c in corrections}
         self._model_path = model_path
         self._ready = False
         self._centroids = None
         self._model = None
-        self._neighbours: list[tuple[dict[str, float], str | None, str]] = []
+        self._neighbours: list[tuple[str | None, str]] = []  # (label, how the evidence names it)
+        self._neighbour_index: dict[str, list[tuple[int, float]]] = {}  # feature -> [(neighbour, weight)]
 
     def _prepare(self) -> None:
         """What classifying needs beyond the terms, built on the first entry."""
@@ -298,14 +301,20 @@ class Classifier:
         # Labeled texts the model was not trained on teach as neighbours; so do corrections.
         for example in examples:
             if (example.theme in known or example.theme is None) and example_key(example.title, example.text) not in model.trained_examples:
-                vector = model.vector(features(example.title[:READ_TEXT], example.text[:READ_TEXT]))
-                if vector:
-                    self._neighbours.append((vector, example.theme, f"like the example \"{example.title[:60]}\""))
+                self._add_neighbour(features(example.title[:READ_TEXT], example.text[:READ_TEXT]), example.theme,
+                                    f"like the example \"{example.title[:60]}\"")
         for c in self._corrections.values():
             if c.theme is None or c.theme in known:
-                vector = model.vector(features(c.title[:READ_TEXT], c.text[:READ_TEXT]))
-                if vector:
-                    self._neighbours.append((vector, c.theme, f"like corrected entry #{c.entry_id}"))
+                self._add_neighbour(features(c.title[:READ_TEXT], c.text[:READ_TEXT]), c.theme, f"like corrected entry #{c.entry_id}")
+
+    def _add_neighbour(self, counts: Counter, label: str | None, name: str) -> None:
+        vector = self._model.vector(counts)
+        if not vector:
+            return
+        number = len(self._neighbours)
+        self._neighbours.append((label, name))
+        for feature, weight in vector.items():
+            self._neighbour_index.setdefault(feature, []).append((number, weight))
 
     def _add(self, theme_id: str, term: str, weight: float, negative: bool) -> None:
         key = tuple(tokens(term))
@@ -392,10 +401,16 @@ class Classifier:
         on_z = scored.on_logit + beta * max(term_scores.values(), default=0.0)
         pulls: dict[str | None, list[Match]] = {}
         vector = scored.vector
-        for neighbour, label, name in self._neighbours:
-            similarity = sum(x * neighbour.get(f, 0.0) for f, x in vector.items())
+        similarities: dict[int, float] = {}
+        if self._neighbour_index:
+            index = self._neighbour_index
+            for feature, x in vector.items():
+                for number, weight in index.get(feature, ()):
+                    similarities[number] = similarities.get(number, 0.0) + x * weight
+        for number, similarity in similarities.items():
             if similarity < NEIGHBOUR_MIN:
                 continue
+            label, name = self._neighbours[number]
             push = NEIGHBOUR_WEIGHT * similarity
             if label is None:
                 on_z -= push
@@ -417,7 +432,7 @@ class Classifier:
                 forced = True
         probabilities = softmax(logits)
         on_topic = forced or p_on >= model.on_threshold
-        order = {t.id: i for i, t in enumerate(self.themes)}
+        order = self._order
         ranked = sorted(probabilities, key=lambda t: (-probabilities[t], order[t]))
         themes: tuple[str, ...] = ()
         if on_topic and ranked:
@@ -426,19 +441,19 @@ class Classifier:
             themes = (primary,) + tuple(
                 sorted((t for t, p in second.items() if p >= model.secondary_threshold), key=lambda t: (-second[t], order[t]))[:MAX_SECONDARY])
         shown = max(p_on, model.on_threshold) if forced else p_on
-        scores = {t: round(shown * p, 4) for t, p in probabilities.items() if round(shown * p, 4)}
+        scores = {t: v for t, v in ((t, round(shown * p, 4)) for t, p in probabilities.items()) if v}
         for label, matches in pulls.items():
             evidence.setdefault(label or OFF_TOPIC, []).extend(matches)
         for rank, theme_id in enumerate(themes):
             if theme_id in scored.logits:
-                top = sorted(model.contributions(vector, theme_id), reverse=True)[: 6 if rank == 0 else 3]
+                top = heapq.nlargest(6 if rank == 0 else 3, model.contributions(vector, theme_id))
                 evidence[theme_id].extend(Match(f, MODEL_FIELD, 1, round(w, 3)) for w, f in top if w > 0)
         on_parts = model.contributions(vector, None)
         if themes:
-            top = sorted(on_parts, reverse=True)[:5]
+            top = heapq.nlargest(5, on_parts)
             evidence[themes[0]].extend(Match(f, ON_TOPIC_FIELD, 1, round(w, 3)) for w, f in top if w > 0)
         else:
-            top = sorted(on_parts)[:6]
+            top = heapq.nsmallest(6, on_parts)
             evidence.setdefault(OFF_TOPIC, []).extend(Match(f, ON_TOPIC_FIELD, 1, round(w, 3)) for w, f in top if w < 0)
         return Classification(
             theme=themes[0] if themes else None,
@@ -502,12 +517,22 @@ def example_key(title: str, text: str) -> str:
     return hashlib.sha1(f"{title}\n{text}".encode("utf-8")).hexdigest()[:12]
 
 
+_GROUPS = {CORRECTION_FIELD: 0, "title": 1, "summary": 1, "body": 1, SIMILARITY_FIELD: 2, MODEL_FIELD: 3, ON_TOPIC_FIELD: 4}
+
+
 def explain(classification: Classification, theme_id: str) -> list[str]:
-    """One line per piece of evidence for a theme, strongest first."""
+    """One line per piece of evidence for a theme (or "off-topic"): the desk's corrections and corrected
+    entries alike, then matched terms, then the model's words and phrases, strongest first in each."""
     lines = []
-    for match in sorted(classification.evidence.get(theme_id, ()), key=lambda m: -abs(m.weight * FIELD_WEIGHTS.get(m.field, 1))):
-        if match.field == SIMILARITY_FIELD:
-            lines.append(f"+{match.weight:.2f}  {match.term}")
+    evidence = classification.evidence.get(theme_id, ())
+    for match in sorted(evidence, key=lambda m: (_GROUPS.get(m.field, 5), -abs(m.weight * FIELD_WEIGHTS.get(m.field, 1)))):
+        if match.field in (SIMILARITY_FIELD, CORRECTION_FIELD):
+            lines.append(f"{match.weight:+.2f}  {match.term}")
+        elif match.field == MODEL_FIELD:
+            lines.append(f"{match.weight:+.2f}  \"{match.term}\" (theme model)")
+        elif match.field == ON_TOPIC_FIELD:
+            side = "on topic" if match.weight > 0 else "off topic"
+            lines.append(f"{match.weight:+.2f}  \"{match.term}\" (on-topic model: towards {side})")
         else:
             sign = "-" if match.weight < 0 else "+"
             times = f" x{match.count}" if match.count > 1 else ""

@@ -24,6 +24,7 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass
+from operator import mul
 from pathlib import Path
 
 MODEL_PATH = Path(__file__).with_name("models") / "themes.json"
@@ -73,16 +74,25 @@ class ThemeModel:
         self.on_threshold: float = data["on_topic"]["threshold"]
         self.secondary_intercepts: dict[str, float] = dict(zip(self.themes, data["secondary_intercepts"]))
         self.secondary_threshold: float = data["secondary_threshold"]
+        self.norm_floor: float = data.get("norm_floor", 0.0)
         self.term_weight: float = data["term_weight"]
         self.on_term_weight: float = data["on_term_weight"]
         self.trained_examples: frozenset[str] = frozenset(data.get("trained_examples", ()))
         self.idf: dict[str, float] = {}
-        self.weights: dict[str, tuple[float, tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]] = {}
-        themes = self.themes
+        # feature -> its weights, dense: (on-topic, the theme model's themes..., the secondary model's themes...).
+        # Dense rows let the dot products run column by column in C (zip, map, sum).
+        self.weights: dict[str, tuple[float, ...]] = {}
+        n = len(self.themes)
         for feature, (idf, on_weight, theme_weights, secondary_weights) in data["features"].items():
             self.idf[feature] = idf
-            self.weights[feature] = (
-                on_weight, tuple((themes[i], w) for i, w in theme_weights), tuple((themes[i], w) for i, w in secondary_weights))
+            row = [0.0] * (2 * n + 1)
+            row[0] = on_weight
+            for i, w in theme_weights:
+                row[1 + i] = w
+            for i, w in secondary_weights:
+                row[1 + n + i] = w
+            self.weights[feature] = tuple(row)
+        self._start = [self.on_intercept] + [self.intercepts[t] for t in self.themes] + [self.secondary_intercepts[t] for t in self.themes]
         self.meta: dict = data.get("meta", {})
 
     @classmethod
@@ -90,25 +100,24 @@ class ThemeModel:
         return cls(json.loads(Path(path).read_text(encoding="utf-8")))
 
     def vector(self, counts: Counter) -> dict[str, float]:
+        """TF-IDF (1 + log tf) x idf over the model's features, divided by its L2 norm or the norm floor,
+        whichever is larger: a text of one or two known words is not read as sure as a paragraph."""
         idf = self.idf
         vec = {f: (1.0 + math.log(c)) * idf[f] for f, c in counts.items() if f in idf}
-        norm = math.sqrt(sum(w * w for w in vec.values())) or 1.0
+        norm = max(math.sqrt(sum(w * w for w in vec.values())), self.norm_floor) or 1.0
         return {f: w / norm for f, w in vec.items()}
 
     def score(self, counts: Counter) -> Scored:
         vec = self.vector(counts)
-        logits = dict(self.intercepts)
-        secondary = dict(self.secondary_intercepts)
-        on = self.on_intercept
-        weights = self.weights
-        for feature, x in vec.items():
-            on_weight, theme_weights, secondary_weights = weights[feature]
-            on += x * on_weight
-            for theme, w in theme_weights:
-                logits[theme] += x * w
-            for theme, w in secondary_weights:
-                secondary[theme] += x * w
-        return Scored(vec, logits, secondary, on)
+        n = len(self.themes)
+        if vec:
+            weights = self.weights
+            xs = list(vec.values())
+            columns = zip(*[weights[f] for f in vec])
+            total = [start + sum(map(mul, xs, column)) for start, column in zip(self._start, columns)]
+        else:
+            total = self._start
+        return Scored(vec, dict(zip(self.themes, total[1 : n + 1])), dict(zip(self.themes, total[n + 1 :])), total[0])
 
     def on_probability(self, on_logit: float) -> float:
         a, b = self.calibration
@@ -116,16 +125,9 @@ class ThemeModel:
 
     def contributions(self, vec: dict[str, float], theme: str | None) -> list[tuple[float, str]]:
         """(weight, feature) of every feature of the entry for a theme (None: the on-topic model)."""
-        out = []
-        for feature, x in vec.items():
-            on_weight, theme_weights, _ = self.weights[feature]
-            if theme is None:
-                w = on_weight
-            else:
-                w = next((w for t, w in theme_weights if t == theme), 0.0)
-            if w:
-                out.append((x * w, feature))
-        return out
+        slot = 0 if theme is None else 1 + self.themes.index(theme)
+        weights = self.weights
+        return [(x * weights[f][slot], f) for f, x in vec.items() if weights[f][slot]]
 
 
 def sigmoid(z: float) -> float:
