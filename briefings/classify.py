@@ -437,7 +437,7 @@ class Classifier:
         themes: tuple[str, ...] = ()
         if on_topic and ranked:
             primary = ranked[0]
-            second = {t: sigmoid(z + alpha * term_scores[t]) for t, z in scored.secondary.items() if t in logits and t != primary}
+            second = {t: sigmoid(z + alpha * term_scores[t]) for t, z in model.secondary(scored.vector).items() if t in logits and t != primary}
             themes = (primary,) + tuple(
                 sorted((t for t, p in second.items() if p >= model.secondary_threshold), key=lambda t: (-second[t], order[t]))[:MAX_SECONDARY])
         shown = max(p_on, model.on_threshold) if forced else p_on

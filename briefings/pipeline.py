@@ -196,6 +196,8 @@ def teach(config: Config, store: Store, ref: str, theme: str | None, also: tuple
     if found is None:
         raise BriefingsError(f"no stored entry matches {ref!r}", "give an id from `briefings run --json` or `briefings themes review`, or the entry's URL")
     entry, before = found
+    if before is None:  # collected, not classified yet: what the classifier says now
+        before = classifier_for(config, store).classify(entry)
     classification = corrected(Correction(entry.id, entry.key, theme, tuple(dict.fromkeys(also)), entry.title, ""))
     briefing_id = store.save_correction(entry.id, classification, now=now or utcnow())
     written: list[str] = []

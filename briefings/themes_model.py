@@ -57,7 +57,6 @@ class Scored:
 
     vector: dict[str, float]  # the entry's TF-IDF vector (model features only, L2-normalized)
     logits: dict[str, float]  # theme -> linear score of the theme model
-    secondary: dict[str, float]  # theme -> linear score of the secondary model
     on_logit: float  # linear score of the on-topic model (before calibration)
 
 
@@ -92,6 +91,8 @@ class ThemeModel:
             for i, w in secondary_weights:
                 row[1 + n + i] = w
             self.weights[feature] = tuple(row)
+        self._primary_rows = {f: row[: n + 1] for f, row in self.weights.items()}
+        self._secondary_rows = {f: row[n + 1 :] for f, row in self.weights.items()}
         self._start = [self.on_intercept] + [self.intercepts[t] for t in self.themes] + [self.secondary_intercepts[t] for t in self.themes]
         self.meta: dict = data.get("meta", {})
 
@@ -108,16 +109,23 @@ class ThemeModel:
         return {f: w / norm for f, w in vec.items()}
 
     def score(self, counts: Counter) -> Scored:
+        """The on-topic and theme models' scores; the secondary model's come from ``secondary``."""
         vec = self.vector(counts)
         n = len(self.themes)
-        if vec:
-            weights = self.weights
-            xs = list(vec.values())
-            columns = zip(*[weights[f] for f in vec])
-            total = [start + sum(map(mul, xs, column)) for start, column in zip(self._start, columns)]
-        else:
-            total = self._start
-        return Scored(vec, dict(zip(self.themes, total[1 : n + 1])), dict(zip(self.themes, total[n + 1 :])), total[0])
+        total = self._columns(vec, self._primary_rows, self._start[: n + 1])
+        return Scored(vec, dict(zip(self.themes, total[1:])), total[0])
+
+    def secondary(self, vec: dict[str, float]) -> dict[str, float]:
+        """The secondary model's score of each theme (asked only of an entry on topic)."""
+        n = len(self.themes)
+        return dict(zip(self.themes, self._columns(vec, self._secondary_rows, self._start[n + 1 :])))
+
+    @staticmethod
+    def _columns(vec: dict[str, float], rows: dict[str, tuple[float, ...]], start: list[float]) -> list[float]:
+        if not vec:
+            return list(start)
+        xs = list(vec.values())
+        return [b + sum(map(mul, xs, column)) for b, column in zip(start, zip(*[rows[f] for f in vec]))]
 
     def on_probability(self, on_logit: float) -> float:
         a, b = self.calibration
@@ -152,5 +160,11 @@ _LOADED: dict[Path, ThemeModel] = {}
 def shipped_model(path: Path = MODEL_PATH) -> ThemeModel:
     """The model file, read once per process (on the first entry classified)."""
     if path not in _LOADED:
-        _LOADED[path] = ThemeModel.load(path)
+        try:
+            _LOADED[path] = ThemeModel.load(path)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            from briefings.errors import ConfigError
+
+            raise ConfigError(f"{path}: cannot read the theme model: {exc}",
+                              'reinstall briefings, or set [classify] method = "terms" to classify without it') from exc
     return _LOADED[path]

@@ -225,8 +225,8 @@ PARAPHRASED = {
                       "More than eighty firms, research institutes and non-profit organisations signed the joint "
                       "declaration and will meet ministers twice a year to shape its commitments."),
     "proportionality": ("Foreign ministry sets out when a hostile operation on its networks would justify a response in kind",
-                        "The paper argues that a cyber operation causing death or physical destruction can amount to "
-                        "a use of force, and that any reply must be necessary and limited to ending the harm."),
+                        "The paper argues that a cyber operation causing death or physical destruction is as grave "
+                        "as a kinetic strike, and that any reply must be necessary and limited to ending the harm."),
     "information-sharing": ("Banks and regulators set up a common channel to pass on warnings about intrusions",
                             "Members will send details of suspicious addresses and attack techniques to a shared "
                             "platform within hours, and the regulator will circulate anonymised alerts to all."),
@@ -234,17 +234,17 @@ PARAPHRASED = {
                             "Each side named a contact office reachable at any hour, agreed to test the link every "
                             "quarter and to warn the other before large military network exercises."),
     "capacity-building": ("Aid programme teaches officials in island states to run their own cyber defence",
-                          "The donor-funded course trains civil servants, equips a national team and sends mentors "
+                          "The aid-funded programme teaches civil servants, equips a national team and sends mentors "
                           "for two years to help small Pacific governments protect their networks."),
-    "critical-infrastructure": ("New rules oblige power plants and water companies to harden their control systems",
-                                "Operators of electricity, gas and drinking-water networks must separate plant "
-                                "controls from office computers and pass a yearly audit of their defences."),
-    "incident-response": ("National emergency teams rehearse their joint reaction to a continent-wide outage",
-                          "For two days the country teams traded findings, split the clean-up work and agreed who "
-                          "would alert the public when a simulated attack took down payment systems."),
-    "international-fora": ("Diplomats at the United Nations close a week of talks on rules for state behaviour online",
-                           "Delegations debated a permanent mechanism for the discussions, a final report to the "
-                           "General Assembly and how far earlier agreed principles should bind governments."),
+    "critical-infrastructure": ("Regulator orders the companies that run gas, rail and airports to shield their plant controls from hackers",
+                                "Operators must separate the systems that steer pumps, signals and turbines from "
+                                "office computers, report intrusions within a day and pass a yearly audit of their defences."),
+    "incident-response": ("Government teams that handle hacking emergencies rehearse a joint reaction",
+                          "For two days the national teams traded findings on a simulated intrusion into payment "
+                          "systems, split the clean-up of infected networks and agreed who would alert the public."),
+    "international-fora": ("Delegations in New York close a week of talks on rules for state behaviour online",
+                           "Member states debated a permanent mechanism for the discussions, a final report for the "
+                           "world body and how far earlier agreed principles should bind governments."),
     "secure-development": ("Software makers commit to ship products that are safe out of the box",
                            "The signatories will remove default passwords, publish how researchers can report flaws "
                            "to them and keep fixing their products for at least five years."),
@@ -300,3 +300,32 @@ def test_each_trap_stays_off_topic(classifier, trap):
     result = classifier.classify_text(title, text)
     assert result.theme is None and result.themes == (), (result.scores, result.on_topic)
     assert any(m.field == "on-topic" and m.weight < 0 for m in result.evidence["off-topic"])
+
+
+def test_a_run_with_nothing_new_never_loads_the_model(tmp_path, feed_server, cli_run, monkeypatch):
+    from briefings import themes_model
+
+    url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
+    cfg = write_config(tmp_path, [("Norms Watch", url)], corpus=None)
+    assert json.loads(cli_run("--config", cfg, "run", "--json").stdout)["briefing"] is not None
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(themes_model, "_LOADED", {})
+    monkeypatch.setattr(themes_model.ThemeModel, "load", refuse)
+    again = json.loads(cli_run("--config", cfg, "run", "--json").stdout)
+    assert again["nothing_new"] and again["pending"] == 0
+    with pytest.raises(AssertionError, match="the model was loaded"):
+        build_classifier(config_module.load(cfg)).classify_text("OSCE hotline test")
+
+
+def test_a_broken_model_file_is_one_clear_error(tmp_path):
+    from briefings.errors import ConfigError
+
+    broken = tmp_path / "themes.json"
+    broken.write_text('{"format": 1, "themes": [', encoding="utf-8")
+    classifier = Classifier(SHIPPED.themes, SHIPPED.classify, model_path=broken)
+    with pytest.raises(ConfigError) as caught:
+        classifier.classify_text("OSCE hotline test")
+    assert "cannot read the theme model" in caught.value.message and 'method = "terms"' in caught.value.hint

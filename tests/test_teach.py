@@ -63,11 +63,12 @@ def test_teaching_moves_the_entry_and_a_similar_unseen_one(desk, cli_run):
     before = {key: primary(cli_run, desk, url(key)) for key, _, _ in DEBRIS}
     assert "information-sharing" not in before.values(), before
     unrelated = primary(cli_run, desk, url("bread"))
-    for key, _, _ in DEBRIS[:2]:
+    for n, (key, _, _) in enumerate(DEBRIS[:2]):
         result = cli_run("--config", desk, "themes", "teach", url(key), "information-sharing")
         assert result.exit_code == 0, result.output
-        assert f"{before[key]} -> information-sharing" in result.stdout
         assert "pending entries again" in result.stderr
+        if n == 0:
+            assert f"{before[key]} -> information-sharing" in result.stdout
     assert primary(cli_run, desk, url("debris-1")) == "information-sharing"
     # The third story was never taught; it moves because it is like the corrected ones.
     explained = cli_run("--config", desk, "themes", "explain", url("debris-3")).stdout
@@ -85,12 +86,14 @@ def test_teach_off_topic_leaves_an_entry_out(tmp_path, feed_server, cli_run):
     cli_run("--config", cfg, "collect")
     hotline = "https://norms.example.org/2026/osce-hotline"
     assert primary(cli_run, cfg, hotline) == "confidence-building"
+    planned = json.loads(cli_run("--config", cfg, "run", "--dry-run", "--json").stdout)
     result = cli_run("--config", cfg, "themes", "teach", hotline, "off-topic")
     assert result.exit_code == 0 and "confidence-building -> off-topic" in result.stdout
     explained = cli_run("--config", cfg, "themes", "explain", hotline).stdout
     assert "Corrected by the desk" in explained and "off-topic" in explained
     run = json.loads(cli_run("--config", cfg, "run", "--json").stdout)
-    assert "confidence-building" not in run["by_theme"]
+    assert run["off_topic"] == planned["off_topic"] + 1
+    assert run["by_theme"].get("confidence-building", 0) == planned["by_theme"]["confidence-building"] - 1
     page = (tmp_path / "archive" / f"{run['briefing']['slug']}.html").read_text()
     assert "test their cyber hotline" not in page
 
@@ -103,6 +106,8 @@ def test_corrections_survive_a_restart_and_an_archive_rebuild(tmp_path, feed_ser
     hotline = "https://norms.example.org/2026/osce-hotline"
     title = "OSCE participating States test their cyber hotline"
     assert title in (archive / "themes" / "confidence-building.html").read_text()
+    with Store(tmp_path / "state" / "briefings.sqlite3") as store:
+        before = store.briefings()[0]["theme_counts"]
     # Taught after its briefing: the entry moves in that briefing and on the theme pages at once.
     result = cli_run("--config", cfg, "themes", "teach", hotline, "international-fora", "--also", "risk-reduction")
     assert result.exit_code == 0, result.output
@@ -114,7 +119,8 @@ def test_corrections_survive_a_restart_and_an_archive_rebuild(tmp_path, feed_ser
         entry, classification = store.find_entry(hotline)
         assert classification.themes == ("international-fora", "risk-reduction")
         counts = store.briefings()[0]["theme_counts"]
-    assert counts.get("international-fora", 0) >= 2 and "confidence-building" not in counts
+    assert counts.get("international-fora", 0) == before.get("international-fora", 0) + 1
+    assert counts.get("confidence-building", 0) == before["confidence-building"] - 1
     shutil.rmtree(archive)
     assert cli_run("--config", cfg, "archive", "rebuild").exit_code == 0
     assert title in (archive / "themes" / "international-fora.html").read_text()
