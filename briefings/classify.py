@@ -393,8 +393,9 @@ class Classifier:
         from briefings.themes_model import features_of, sigmoid, softmax
 
         model = self._model
-        content = {name: [w for w in words if w not in STOPWORDS and len(w) > 2 and not w.isdigit()] for name, words in fields.items()}
-        counts = features_of(content["title"], content["summary"] + content["body"])
+        title_words, summary_words, body_words = (
+            [w for w in words if w not in STOPWORDS and len(w) > 2 and not w.isdigit()] for words in fields.values())
+        counts = features_of(title_words, summary_words + body_words)
         scored = model.score(counts)
         alpha, beta = model.term_weight, model.on_term_weight
         logits = {t.id: scored.logits[t.id] + alpha * term_scores[t.id] for t in self.themes if t.id in scored.logits}
@@ -444,10 +445,10 @@ class Classifier:
         scores = {t: v for t, v in ((t, round(shown * p, 4)) for t, p in probabilities.items()) if v}
         for label, matches in pulls.items():
             evidence.setdefault(label or OFF_TOPIC, []).extend(matches)
-        for rank, theme_id in enumerate(themes):
-            if theme_id in scored.logits:
-                top = heapq.nlargest(6 if rank == 0 else 3, model.contributions(vector, theme_id))
-                evidence[theme_id].extend(Match(f, MODEL_FIELD, 1, round(w, 3)) for w, f in top if w > 0)
+        # The words and phrases that decided the primary theme and the on-topic call.
+        if themes and themes[0] in scored.logits:
+            top = heapq.nlargest(6, model.contributions(vector, themes[0]))
+            evidence[themes[0]].extend(Match(f, MODEL_FIELD, 1, round(w, 3)) for w, f in top if w > 0)
         on_parts = model.contributions(vector, None)
         if themes:
             top = heapq.nlargest(5, on_parts)

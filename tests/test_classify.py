@@ -252,21 +252,22 @@ PARAPHRASED = {
 
 # What a security or policy feed also carries that is not norms news: one of each trap, written for the test.
 TRAPS = {
-    "patch-roundup": ("This month's updates fix 74 flaws, two already exploited",
+    "patch-roundup": ("This month's security updates patch 74 flaws, two already exploited",
                       "The vendor's monthly release corrects remote code execution bugs in the browser engine, the "
                       "print spooler and the mail client; administrators should install them this week."),
     "vulnerability-writeup": ("Researchers detail a heap overflow in a popular image library",
-                              "A crafted file triggers an out-of-bounds write in the decoder; the write-up walks "
-                              "through the crash, the root cause and a proof of concept."),
+                              "A crafted file triggers an out-of-bounds write in the decoder. The flaw was reported "
+                              "through the vendor's vulnerability disclosure programme and the post walks through the "
+                              "crash and its root cause."),
     "malware-analysis": ("Inside a new loader that hides in fake browser updates",
                          "The sample unpacks itself in three stages, injects into a system process and talks to its "
                          "command server over encrypted DNS requests, according to the analysis."),
-    "breach": ("Retailer says hackers stole the card details of 2 million customers",
-               "The company discovered the intrusion last week, reset staff passwords and is offering affected "
-               "shoppers a year of credit monitoring."),
-    "outage": ("Cloud provider's storage outage takes popular apps offline for six hours",
-               "A faulty configuration change in one region cascaded to its load balancers; service was restored "
-               "by rolling the change back."),
+    "breach": ("Retailer says a ransomware gang stole the card details of 2 million customers",
+               "The company discovered the intrusion last week, refused the extortion demand, reset staff passwords "
+               "and is offering affected shoppers a year of credit monitoring."),
+    "outage": ("Telecommunications outage takes mobile and internet service offline for six hours",
+               "A faulty configuration change in the operator's core network cascaded to its routers; service was "
+               "restored by rolling the change back, the company said."),
     "product-launch": ("Vendor unveils a firewall appliance for small offices",
                        "The new model offers faster throughput, a redesigned dashboard and a subscription for "
                        "automatic rule updates, from 499 dollars."),
