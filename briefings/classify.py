@@ -55,6 +55,7 @@ OFF_TOPIC = "off-topic"  # the evidence key of an off-topic call
 # similar (cosine of TF-IDF vectors) moves an entry towards its label, by NEIGHBOUR_WEIGHT x similarity.
 NEIGHBOUR_MIN = 0.2
 NEIGHBOUR_WEIGHT = 10.0
+NEIGHBOUR_FEATURES = 60
 MAX_SECONDARY = 3
 _TOKEN = re.compile(r"[a-z0-9]+")
 SIMILARITY_FIELD = "similarity"
@@ -313,7 +314,8 @@ class Classifier:
             return
         number = len(self._neighbours)
         self._neighbours.append((label, name))
-        for feature, weight in vector.items():
+        # Its strongest features only: a long document's hundreds of others add little but time.
+        for weight, feature in heapq.nlargest(NEIGHBOUR_FEATURES, ((w, f) for f, w in vector.items())):
             self._neighbour_index.setdefault(feature, []).append((number, weight))
 
     def _add(self, theme_id: str, term: str, weight: float, negative: bool) -> None:
