@@ -1,5 +1,6 @@
 # make run: set up .venv and write a one-off briefing with the shipped config.toml.
-# make test: set up .venv (and Chromium for the browser tests) and run the whole test suite.
+# make test: set up .venv (and Chromium and PostgreSQL for the tests) and run the whole test suite;
+# the PostgreSQL tests fail there, rather than skip, when PostgreSQL cannot be found.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -21,7 +22,7 @@ system-deps:
 	@sh .ci/system-deps
 
 test: setup system-deps
-	$(BIN)/python -m pytest
+	BRIEFINGS_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest
 
 bench: setup
 	$(BIN)/python bench/run_all.py

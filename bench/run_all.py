@@ -29,6 +29,10 @@ def main() -> int:
         ["classify_bench.py", "--split", "test"],
         ["smtp_bench.py"] + (["--recipients", "100"] if args.quick else []),
         ["render_bench.py"],
+        ["hostile_bench.py"] + (["--scale", "0.2"] if args.quick else []),
+        ["opml_bench.py"] + (["--sizes", "1000,10000"] if args.quick else []),
+        ["stop_bench.py"] + (["--entries", "400"] if args.quick else []),
+        ["store_bench.py"] + (["--entries", "2000"] if args.quick else []),
     ]
     if args.realworld:
         steps.append(["realworld_sweep.py", str(args.realworld)])

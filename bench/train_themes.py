@@ -1,6 +1,6 @@
-"""Train the shipped theme model offline and write briefings/models/themes.json.
+"""Train the shipped theme model offline and write briefings/data/themes.json.
 
-    python bench/train_themes.py [--folds 5] [--out briefings/models/themes.json] [--quiet]
+    python bench/train_themes.py [--folds 5] [--out briefings/data/themes.json] [--quiet]
 
 Needs scikit-learn (`pip install -e '.[bench]'`); briefings itself never imports it.
 

@@ -21,6 +21,9 @@ model has not learned (added by the user) are decided by their terms, as before.
    ``[classify] similarity_weight``, is added to the term score; the evidence
    names the words that contributed most.
 
+Each field is read up to its first READ_TEXT characters (the opening is where the
+signal is), so an entry's length costs nothing past that.
+
 With ``terms``, the primary theme is the best score at or above ``threshold``;
 secondary themes reach ``secondary_share`` of it; below the threshold everywhere:
 off-topic.
@@ -40,7 +43,7 @@ from typing import Callable, Iterable
 
 from briefings.config import ClassifySettings, Theme
 from briefings.models import Classification, Entry, Match
-from briefings.text import html_to_text
+from briefings.text import cut_html, html_to_text
 
 FIELD_WEIGHTS = {"title": 3.0, "summary": 2.0, "body": 1.0}
 # Classification reads the opening of each field, where the signal is: at most this much
@@ -57,6 +60,7 @@ NEIGHBOUR_MIN = 0.2
 NEIGHBOUR_WEIGHT = 10.0
 NEIGHBOUR_FEATURES = 60
 MAX_SECONDARY = 3
+_FOLD_BLOCK = 1 << 16
 _TOKEN = re.compile(r"[a-z0-9]+")
 SIMILARITY_FIELD = "similarity"
 # Words too common to say anything about a theme.
@@ -74,25 +78,37 @@ STOPWORDS = frozenset(
 def fold(text: str) -> str:
     """Lowercase without diacritics ("Cooperación" -> "cooperacion").
 
-    Linear: ASCII (most text) is only lowercased; otherwise the combining marks are
-    looked for only in the runs of non-ASCII characters the decomposition leaves."""
+    Linear, and small in memory: ASCII (most text) is only lowercased; other text is
+    lowercased, decomposed and stripped of its combining marks a block at a time (split
+    on a space, where lowercasing has no context to lose), so no step holds more than
+    a block's worth of intermediate strings, nor one object per character of the whole.
+    Decomposition works character by character and every combining mark is dropped,
+    so the blocks give the whole's result.
+    """
     if text.isascii():
         return text.lower()
-    text = unicodedata.normalize("NFKD", text.lower())
-    return text if text.isascii() else _NON_ASCII.sub(_drop_marks, text)
+    return "".join(_fold_block(block) for block in _blocks(text, _FOLD_BLOCK))
 
 
-_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
-
-
-def _drop_marks(run: re.Match) -> str:
+def _fold_block(text: str) -> str:
     combining = unicodedata.combining
-    return "".join(c for c in run.group() if not combining(c))
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not combining(c))
+
+
+def _blocks(text: str, size: int):
+    start, end_of_text = 0, len(text)
+    while start < end_of_text:
+        end = start + size
+        if end < end_of_text:
+            space = text.rfind(" ", start + 1, end)
+            end = space if space > start else end
+        yield text[start:end]
+        start = end
 
 
 def opening_text(markup: str) -> str:
     """The text of a field's opening: at most READ_TEXT characters, from at most READ_HTML of markup."""
-    return html_to_text(markup[:READ_HTML])[:READ_TEXT]
+    return html_to_text(cut_html(markup, READ_HTML))[:READ_TEXT]
 
 
 def stem(token: str) -> str:
@@ -159,7 +175,7 @@ class Correction:
 
 def correction_of(entry: Entry, theme: str | None, also: tuple[str, ...] = ()) -> Correction:
     """A correction of a stored entry, with the text the classifier reads of it."""
-    text = html_to_text(opening_text(entry.summary_html)) + "\n" + opening_text(entry.content_html)
+    text = opening_text(entry.summary_html) + "\n" + opening_text(entry.content_html)
     return Correction(entry.id, entry.key, theme, tuple(also), entry.title, text)
 
 

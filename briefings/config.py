@@ -2,13 +2,16 @@
 
 Every setting is declared once, as a dataclass field with its default and one
 line of help (``metadata={"help": ...}``). The loader is generic over those
-declarations: it checks types, resolves paths against the config file's folder
-and rejects unknown keys, and every error names the file, the line and the key.
+declarations: it checks types, checks every number is finite and in the range
+its setting declares (``range=Range(...)``; not negative when none is declared),
+resolves paths against the config file's folder and rejects unknown keys, and
+every error names the file, the line and the key.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import tomllib
@@ -23,12 +26,54 @@ ENV_VAR = "BRIEFINGS_CONFIG"
 THEME_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
-def _s(default: Any, help: str, key: str | None = None) -> Any:
-    """A setting: its default and one line of help, declared once (key: its TOML name, when not the field's)."""
-    metadata = {"help": help} | ({"key": key} if key else {})
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting accepts; every number must also be finite (TOML allows nan and inf).
+
+    lo/hi: the bounds (None: unbounded on that side); open_lo/open_hi: the bound itself is not allowed.
+    """
+
+    lo: float | None = 0
+    hi: float | None = None
+    open_lo: bool = False
+    open_hi: bool = False
+
+    def allows(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.lo is not None and (value <= self.lo if self.open_lo else value < self.lo):
+            return False
+        return self.hi is None or (value < self.hi if self.open_hi else value <= self.hi)
+
+    def __str__(self) -> str:
+        lo, hi = (None if v is None else f"{int(v)}" if float(v).is_integer() else f"{v:g}" for v in (self.lo, self.hi))
+        if lo is not None and hi is not None and not (self.open_lo or self.open_hi):
+            return f"from {lo} to {hi}"
+        parts = []
+        if lo is not None:
+            parts.append(f"{'more than' if self.open_lo else 'at least'} {lo}")
+        if hi is not None:
+            parts.append(f"{'less than' if self.open_hi else 'at most'} {hi}")
+        return " and ".join(parts) or "any finite number"
+
+
+# A numeric setting that declares no range: finite and not negative.
+DEFAULT_RANGE = Range(0)
+
+
+def _s(default: Any, help: str, key: str | None = None, range: Range | None = None) -> Any:
+    """A setting: its default and one line of help, declared once (key: its TOML name, when not the field's;
+    range: the values a number accepts, DEFAULT_RANGE when not given)."""
+    metadata = {"help": help} | ({"key": key} if key else {}) | ({"range": range} if range else {})
+    if range is not None and not range.allows(default):
+        raise ValueError(f"default {default!r} is outside its range ({range})")
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=metadata)
     return field(default=default, metadata=metadata)
+
+
+def _range(f) -> Range:
+    return f.metadata.get("range", DEFAULT_RANGE)
 
 
 def _key(f) -> str:
@@ -43,6 +88,27 @@ class CorpusSettings:
 @dataclass(frozen=True)
 class StateSettings:
     path: Path = _s("state/briefings.sqlite3", "SQLite file that remembers feeds, entries and briefings.")
+    url: str = _s("", "postgresql://user@host:port/database: keep the state in PostgreSQL instead of the SQLite file (needs the postgres extra: pip install 'briefings[postgres]'). Empty: the SQLite file at path.")
+    password_env: str = _s("", "Name of the environment variable that holds the PostgreSQL password; empty: libpq's own (PGPASSWORD, ~/.pgpass).")
+    lease_seconds: float = _s(300.0, "PostgreSQL: how long a `briefings send` holds the deliveries it claimed; those of a sender that died go to another after it.", range=Range(1, 86400))
+
+    @property
+    def postgres(self) -> bool:
+        return bool(self.url)
+
+    @property
+    def exists(self) -> bool:
+        """Whether there is a state to read yet (a PostgreSQL database is taken to exist)."""
+        return bool(self.url) or self.path.exists()
+
+    @property
+    def where(self) -> str:
+        """The state, for a message: the SQLite file, or the PostgreSQL host and database (never a password)."""
+        if not self.url:
+            return str(self.path)
+        from briefings.store.postgres import describe
+
+        return describe(self.url)
 
 
 @dataclass(frozen=True)
@@ -54,36 +120,39 @@ class OutputSettings:
 
 @dataclass(frozen=True)
 class FetchSettings:
-    concurrency: int = _s(8, "Feeds fetched at the same time.")
-    per_host: int = _s(2, "Feeds fetched at the same time from one host.")
-    timeout: float = _s(15.0, "Seconds allowed per feed: connect, each read, and the whole download.")
-    max_bytes: int = _s(10_000_000, "Largest feed body accepted, in bytes; a larger one fails the feed.")
-    max_redirects: int = _s(5, "Redirects followed before a feed fails.")
-    backoff_max_hours: float = _s(24.0, "Longest wait before a failing feed is tried again.")
-    workers: int = _s(0, "Processes that parse feeds: 0 = one per CPU core, 1 = parse in the main process.")
+    concurrency: int = _s(8, "Feeds fetched at the same time.", range=Range(1, 1000))
+    per_host: int = _s(2, "Feeds fetched at the same time from one host.", range=Range(1, 1000))
+    timeout: float = _s(15.0, "Seconds allowed per feed: connect, each read, and the whole download.", range=Range(0, 3600, open_lo=True))
+    max_bytes: int = _s(10_000_000, "Largest feed body accepted, in bytes; a larger one fails the feed.", range=Range(1, 1_000_000_000))
+    max_redirects: int = _s(5, "Redirects followed before a feed fails.", range=Range(0, 100))
+    backoff_max_hours: float = _s(24.0, "Longest wait before a failing feed is tried again.", range=Range(0, 8760))
+    workers: int = _s(0, "Processes that parse feeds: 0 = one per CPU core, 1 = parse in the main process.", range=Range(0, 1024))
+    max_title_chars: int = _s(300, "Longest entry title kept, in characters; a longer one is cut on a word and ends with \u2026.", range=Range(10, 100_000))
+    max_summary_chars: int = _s(262_144, "Longest entry summary kept, in characters of HTML; a longer one is cut, marked \u2026 and flagged truncated.", range=Range(1, 100_000_000))
+    max_content_chars: int = _s(262_144, "Longest entry content kept, in characters of HTML; a longer one is cut, marked \u2026 and flagged truncated.", range=Range(1, 100_000_000))
 
 
 @dataclass(frozen=True)
 class BriefingSettings:
     title: str = _s("Cyber Norms Briefing", "Title of every briefing.")
     include_off_topic: bool = _s(False, "Also list entries that match no theme, in an 'Other' section.")
-    max_per_theme: int = _s(8, "Entries shown per theme in the e-mail; the web version lists all.")
-    excerpt_sentences: int = _s(3, "Sentences in each entry's excerpt.")
+    max_per_theme: int = _s(8, "Entries shown per theme in the e-mail (0: all); the web version lists all.", range=Range(0, 10_000))
+    excerpt_sentences: int = _s(3, "Sentences in each entry's excerpt.", range=Range(0, 100))
     footer: str = _s("", "Contact or unsubscribe line printed at the foot of every briefing.")
-    reading_list: int = _s(3, "Reading-list documents shown under \"From the reading list\": those most relevant to the briefing's themes; 0: none.")
+    reading_list: int = _s(3, "Reading-list documents shown under \"From the reading list\": those most relevant to the briefing's themes; 0: none.", range=Range(0, 1000))
 
 
 @dataclass(frozen=True)
 class RenderSettings:
-    templates: Path | None = _s("", "Folder of your own templates; each file there replaces the shipped one of that name.")
+    templates: Path | None = _s("", "Folder of your own templates; each replaces the shipped one of its name, or extends it as \"default:NAME\".")
 
 
 @dataclass(frozen=True)
 class ClassifySettings:
     method: str = _s("model", "How entries are classified: \"model\" (the shipped model, with the terms and the desk's corrections) or \"terms\" (the previous classifier: terms and likeness to examples).")
-    threshold: float = _s(4.0, "Score a theme needs to be an entry's primary theme; below it for all: off-topic.")
-    secondary_share: float = _s(0.5, "Share of the primary's score a theme needs to be a secondary theme.")
-    similarity_weight: float = _s(32.0, "Weight of an entry's TF-IDF likeness to each theme's examples; 0 = terms only.")
+    threshold: float = _s(4.0, "Score a theme needs to be an entry's primary theme; below it for all: off-topic.", range=Range(0))
+    secondary_share: float = _s(0.5, "Share of the primary's score a theme needs to be a secondary theme.", range=Range(0, 1))
+    similarity_weight: float = _s(32.0, "Weight of an entry's TF-IDF likeness to each theme's examples; 0 = terms only.", range=Range(0))
     off_topic_terms: list = _s([], "Terms that count against every theme: signs of product news, finance, tutorials.")
     examples: Path | None = _s("", "JSON-lines file of labeled examples ({theme, title, text}) that teach the themes.")
 
@@ -91,15 +160,15 @@ class ClassifySettings:
 @dataclass(frozen=True)
 class SmtpSettings:
     host: str = _s("", "SMTP server; empty: briefings are only written to the archive, not e-mailed.")
-    port: int = _s(0, "SMTP port; 0: 587 for starttls, 465 for ssl, 25 for none.")
+    port: int = _s(0, "SMTP port; 0: 587 for starttls, 465 for ssl, 25 for none.", range=Range(0, 65535))
     security: str = _s("starttls", "starttls, ssl or none.")
     username: str = _s("", "Login name; empty: no AUTH.")
     password_env: str = _s("", "Name of the environment variable that holds the password (never the password itself).")
-    timeout: float = _s(30.0, "Seconds allowed for each SMTP command.")
+    timeout: float = _s(30.0, "Seconds allowed for each SMTP command.", range=Range(0, 3600, open_lo=True))
     sender: str = _s("", "From address, e.g. \"Norms Briefing <briefings@example.org>\".", key="from")
     reply_to: str = _s("", "Reply-To address; empty: none.")
-    max_attempts: int = _s(5, "Tries per recipient before the delivery is reported failed.")
-    retry_minutes: float = _s(5.0, "Wait after a temporary (4xx) failure; doubles with each try, at most a day.")
+    max_attempts: int = _s(5, "Tries per recipient before the delivery is reported failed.", range=Range(1, 1000))
+    retry_minutes: float = _s(5.0, "Wait after a temporary (4xx) failure; doubles with each try, at most a day.", range=Range(0, 1440))
     ca_file: Path | None = _s("", "PEM file of the CA that signed the server's certificate, for a private relay; empty: the system's.")
 
 
@@ -119,8 +188,8 @@ class ScheduleSettings:
     briefing: list = _s(["monday 08:00"], "When the daemon makes and sends a briefing: one or more of \"monday 08:00\", \"daily 07:30\", \"weekdays 09:00\", \"every 2 hours\".")
     catch_up: bool = _s(True, "At start, make the briefing that fell due while the daemon was down (once).")
     heartbeat: str = _s("every 60 minutes", "How often the daemon logs that it is alive; empty: never.")
-    retry_seconds: float = _s(60.0, "Wait before a failed job is tried again; doubles with each failure in a row, at most an hour.")
-    lock_wait: float = _s(600.0, "Seconds a command waits for a running daemon job (or another run) to finish before giving up.")
+    retry_seconds: float = _s(60.0, "Wait before a failed job is tried again; doubles with each failure in a row, at most an hour.", range=Range(0, 3600, open_lo=True))
+    lock_wait: float = _s(600.0, "Seconds a command waits for a running daemon job (or another run) to finish before giving up.", range=Range(0, 86400))
 
 
 @dataclass(frozen=True)
@@ -128,6 +197,19 @@ class Recipient:
     email: str
     name: str = ""
     themes: tuple[str, ...] = ()  # empty: every theme
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """One [[webhooks]] table: where a briefing's summary and top links are posted."""
+
+    name: str = _s("", "Name shown by `briefings outbox` and in every message about it; default: the URL's host.")
+    url: str = _s("", "Required: the incoming-webhook URL (Slack, Teams) or any JSON endpoint; http or https. Never shown in messages.")
+    format: str = _s("json", "slack (Block Kit), teams (MessageCard) or json (the object documented under Webhooks).")
+    themes: list = _s([], "Only these themes' entries and counts; empty: every theme.")
+    timeout: float = _s(10.0, "Seconds allowed for each post: connect, send and the answer.", range=Range(0, 600, open_lo=True))
+    max_attempts: int = _s(5, "Tries before the delivery is reported failed.", range=Range(1, 1000))
+    retry_minutes: float = _s(5.0, "Wait after a temporary failure (429, 5xx, timeout); doubles with each try, at most a day; a longer Retry-After wins.", range=Range(0, 1440))
 
 
 @dataclass(frozen=True)
@@ -177,11 +259,17 @@ class Config:
     feeds: tuple[FeedConfig, ...]
     themes: tuple[Theme, ...]
     recipients: tuple[Recipient, ...] = ()
+    webhooks: tuple[Webhook, ...] = ()
 
     @property
     def mail_enabled(self) -> bool:
         """E-mail goes out when [smtp] names a host and there is at least one recipient."""
         return bool(self.smtp.host and self.recipients)
+
+    @property
+    def delivery_enabled(self) -> bool:
+        """Briefings are delivered (the outbox is kept and sent) when any channel is configured."""
+        return self.mail_enabled or bool(self.webhooks)
 
     @property
     def root(self) -> Path:
@@ -192,12 +280,17 @@ class Config:
 
 
 def settings_reference() -> list[tuple[str, str, Any, str]]:
-    """(table, key, default, help) for every setting: for `briefings check` and the docs."""
+    """(table, key, default, help) for every setting: for `briefings check` and the docs.
+
+    The keys of each [[webhooks]] table come last, under the table "[webhooks]"."""
     rows = []
-    for table, cls in SECTIONS.items():
+    for table, cls in [*SECTIONS.items(), ("[webhooks]", Webhook)]:
         for f in dataclasses.fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            rows.append((table, _key(f), default, f.metadata.get("help", "")))
+            help_text = f.metadata.get("help", "")
+            if isinstance(default, (int, float)) and not isinstance(default, bool):
+                help_text += f" Range: {_range(f)}."
+            rows.append((table, _key(f), default, help_text))
     return rows
 
 
@@ -264,7 +357,7 @@ def from_dict(data: dict, cfg_path: Path, text: str = "") -> Config:
         name = ".".join(p for p in (table, key) if p)
         raise ConfigError(f"{where}: [{table}] {key}: {message}" if key else f"{where}: [{name}]: {message}", hint)
 
-    known = set(SECTIONS) | {"feeds", "themes", "recipients"}
+    known = set(SECTIONS) | {"feeds", "themes", "recipients", "webhooks"}
     for table in data:
         if table not in known:
             fail(f"unknown table (known: {', '.join(sorted(known))})", table)
@@ -290,8 +383,10 @@ def from_dict(data: dict, cfg_path: Path, text: str = "") -> Config:
     else:
         themes = default_themes()
     recipients = _recipients(data.get("recipients", []), {t.id for t in themes}, fail)
+    _check_state(sections["state"], fail)
     _check_mail(sections["smtp"], sections["email"], recipients, fail)
-    return Config(path=cfg_path, feeds=feeds, themes=themes, recipients=recipients, **sections)
+    webhooks = _webhooks(data.get("webhooks", []), {t.id for t in themes}, root, fail)
+    return Config(path=cfg_path, feeds=feeds, themes=themes, recipients=recipients, webhooks=webhooks, **sections)
 
 
 def _check_schedule(schedule: "ScheduleSettings", fail) -> None:
@@ -317,6 +412,12 @@ def _check_schedule(schedule: "ScheduleSettings", fail) -> None:
             timetable.parse(value)
         except timetable.SpecError as exc:
             fail(str(exc), "schedule", "briefing")
+
+
+def _check_state(state: "StateSettings", fail) -> None:
+    if state.url and not state.url.startswith(("postgresql://", "postgres://")):
+        fail(f"must be a postgresql:// URL, got {state.url!r}", "state", "url",
+             hint='e.g. url = "postgresql://briefings@db.example.org/briefings", or leave it out for the SQLite file')
 
 
 def _check_mail(smtp: "SmtpSettings", email: "EmailSettings", recipients, fail) -> None:
@@ -380,6 +481,40 @@ def _recipients(raw: Any, theme_ids: set[str], fail) -> tuple["Recipient", ...]:
     return tuple(out)
 
 
+def _webhooks(raw: Any, theme_ids: set[str], root: Path, fail) -> tuple[Webhook, ...]:
+    from urllib.parse import urlsplit
+
+    from briefings.messages import FORMATS
+
+    if not isinstance(raw, list):
+        fail("must be an array of tables: write each webhook as [[webhooks]]", "webhooks")
+    out, names = [], set()
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            fail("each webhook must be a table with url and format", "webhooks", index=i)
+
+        def at(message, table, key=None, index=None, hint=None, i=i):
+            fail(message, table, key, index=i, hint=hint)
+
+        hook = _build(Webhook, item, "webhooks", root, at)
+        problem = feed_url_problem(hook.url)
+        if problem:
+            at(problem, "webhooks", "url", hint="paste the whole incoming-webhook URL, e.g. https://hooks.slack.com/services/...")
+        if hook.format not in FORMATS:
+            at(f"must be {', '.join(FORMATS[:-1])} or {FORMATS[-1]}, got {hook.format!r}", "webhooks", "format")
+        for theme in hook.themes:
+            if theme not in theme_ids:
+                at(f"unknown theme id {theme!r} (known: {', '.join(sorted(theme_ids))})", "webhooks", "themes")
+        name = hook.name.strip() or urlsplit(hook.url).hostname or hook.url
+        if "\n" in name or "\r" in name:
+            at("expected a one-line string", "webhooks", "name")
+        if name in names:
+            at(f"two webhooks are named {name!r}", "webhooks", "name", hint="give each webhook its own name")
+        names.add(name)
+        out.append(dataclasses.replace(hook, name=name))
+    return tuple(out)
+
+
 def _check_type(value: Any, annotation: Any) -> Any:
     """Coerce value to the annotated type or raise TypeError with what was expected."""
     text = str(annotation)
@@ -434,10 +569,61 @@ def _build(cls: type, raw: dict, table: str, root: Path, fail) -> Any:
                 value = None
             else:
                 value = (root / Path(value).expanduser()).resolve()
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-            fail(f"must not be negative, got {value!r}", table, _key(f))
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                fail(f"must be a finite number ({_range(f)}), got {raw.get(_key(f))!r}", table, _key(f))
+            if not _range(f).allows(value):
+                fail(f"must be {_range(f)}, got {raw.get(_key(f))!r}", table, _key(f))
         values[f.name] = value
     return cls(**values)
+
+
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+_ASCII_HOST = re.compile(r"(?:(?!-)[a-z0-9_-]{1,63}(?<!-)\.)*(?!-)[a-z0-9_-]{1,63}(?<!-)\.?")
+
+
+def feed_url_problem(url: str) -> str | None:
+    """What is wrong with url as a feed's address (None: nothing): http or https, a valid host, no spaces."""
+    from urllib.parse import urlsplit
+
+    shown = repr(url)
+    if not url:
+        return "is empty: give the feed's full address, starting with https://"
+    if _SPACE_OR_CONTROL.search(url):
+        return f"{shown} contains spaces or control characters (write a space in a path as %20)"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number from 0 to 65535)
+    except ValueError as exc:
+        message = str(exc)
+        if "port" in message.lower():
+            return f"{shown} has an invalid port: {message}"
+        return f"{shown} is not a valid URL: {message}"
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"{shown} must be an http or https URL, starting with https:// or http://"
+    host = parts.hostname or ""
+    if not host:
+        return f"{shown} has no host: write it as https://HOST/PATH"
+    if "[" in parts.netloc:
+        import ipaddress
+
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            return f"{shown}: {host!r} is not a valid IPv6 address"
+        return None
+    if _ASCII_HOST.fullmatch(host):
+        return None
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    for label in labels:
+        try:
+            ascii_label = label if label.isascii() else label.encode("idna").decode("ascii")
+        except UnicodeError:
+            ascii_label = ""
+        if not _HOST_LABEL.match(ascii_label):
+            return f"{shown}: {host!r} is not a valid host name"
+    return None
 
 
 def _feeds(raw: Any, fail) -> tuple[FeedConfig, ...]:
@@ -451,8 +637,9 @@ def _feeds(raw: Any, fail) -> tuple[FeedConfig, ...]:
             if key not in ("name", "url"):
                 fail("unknown key (known: name, url)", "feeds", key, index=i)
         url = item.get("url")
-        if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
-            fail(f"must be an http(s) URL, got {url!r}", "feeds", "url", index=i)
+        problem = feed_url_problem(url) if isinstance(url, str) else f"expected a string, got {url!r}"
+        if problem:
+            fail(problem, "feeds", "url", index=i, hint="give the feed's full address, e.g. https://example.org/feed.xml")
         name = item.get("name") or url
         if not isinstance(name, str):
             fail(f"expected a string, got {name!r}", "feeds", "name", index=i)
@@ -490,9 +677,9 @@ def _themes(raw: Any, fail) -> tuple[Theme, ...]:
             fail("expected a list of non-empty strings", table, "negative")
         weights = body.get("weights", {})
         if not isinstance(weights, dict) or not all(
-            isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in weights.values()
+            isinstance(w, (int, float)) and not isinstance(w, bool) and 0 < w < math.inf for w in weights.values()
         ):
-            fail("expected a table of term = positive number", table, "weights")
+            fail("expected a table of term = positive finite number", table, "weights")
         folded = {t.strip().lower() for t in terms}
         for term in weights:
             if term.strip().lower() not in folded:

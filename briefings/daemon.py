@@ -6,9 +6,10 @@ holds the job lock beside the state file, so a `briefings run` from cron and the
 daemon never work the store at once. The daemon itself holds the daemon lock for
 its whole life: one daemon per state file.
 
-Signals: SIGTERM and SIGINT stop it (no new job starts; a running job stops
-between two feeds or two recipients, where the store is consistent); SIGHUP
-reloads config.toml, keeping the old config if the new one is broken.
+Signals: SIGTERM and SIGINT stop it (no new job starts; a running job stops at
+its next safe point: between two feeds, two entries classified, two sections
+rendered or two recipients, where the store is consistent); SIGHUP reloads
+config.toml, keeping the old config if the new one is broken.
 
 Nothing here prints: it logs to the "briefings" logger, which the CLI points at
 stderr or a file.
@@ -17,12 +18,13 @@ stderr or a file.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -30,16 +32,15 @@ import schedule
 
 from briefings import config as config_module
 from briefings import timetable
+from briefings.clock import backoff, utcnow
 from briefings.config import Config
 from briefings.errors import BriefingsError
 from briefings.lock import LockBusy, daemon_lock, job_lock
+from briefings.signals import StopRequest
 
 log = logging.getLogger("briefings.daemon")
 MAX_RETRY = timedelta(hours=1)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+TAKEOVER_POLL = 1.0  # seconds between two looks, by a daemon standing by on PostgreSQL, at the daemon lock
 
 
 class TimetableJob(schedule.Job):
@@ -79,28 +80,49 @@ class Daemon:
     # -- the loop ---------------------------------------------------------------
 
     def run(self) -> int:
-        instance = daemon_lock(self.config.state.path)
-        instance.acquire(0)  # LockBusy: a second daemon goes no further
-        previous = self._install_signals()
+        instance = daemon_lock(self.config.state)
+        if not self.config.state.postgres:
+            instance.acquire(0)  # LockBusy: a second daemon goes no further
+        previous = self._install_reload()
         try:
-            self._plan()
-            log.info("daemon started (pid %s), state %s, time zone %s", os.getpid(), self.config.state.path,
-                     self.config.schedule.timezone)
-            self._log_next()
-            if self.config.schedule.catch_up:
-                self._catch_up()
-            while not self.stopping.is_set():
-                if self.reload_requested:
-                    self._reload()
-                self.scheduler.run_pending()
-                idle = self.scheduler.idle_seconds
-                wait = self.tick if idle is None else max(0.0, min(self.tick, idle))
-                self.stopping.wait(wait)
+            with StopRequest((signal.SIGTERM, signal.SIGINT), event=self.stopping, on_signal=self._on_stop_signal):
+                if self.config.state.postgres and not self._stand_by(instance):
+                    return 0
+                self._plan()
+                log.info("daemon started (pid %s), state %s, time zone %s", os.getpid(), self.config.state.where,
+                         self.config.schedule.timezone)
+                self._log_next()
+                if self.config.schedule.catch_up:
+                    self._catch_up()
+                while not self.stopping.is_set():
+                    if self.reload_requested:
+                        self._reload()
+                    self.scheduler.run_pending()
+                    idle = self.scheduler.idle_seconds
+                    wait = self.tick if idle is None else max(0.0, min(self.tick, idle))
+                    self.stopping.wait(wait)
             log.info("daemon stopped after %s", _duration((utcnow() - self.started).total_seconds()))
             return 0
         finally:
             self._restore_signals(previous)
             instance.release()
+
+    def _stand_by(self, instance) -> bool:
+        """PostgreSQL: one daemon per database runs the jobs; another waits for its session to end (the
+        process stopped or died, on any host) and takes over within TAKEOVER_POLL seconds of it (about 25 s
+        more when a whole host vanished, the time TCP keepalives take to notice). False: stopped while waiting."""
+        try:
+            instance.acquire(0)
+            return True
+        except LockBusy as exc:
+            log.info("standing by: %s; taking over when it stops", exc.message)
+        try:
+            instance.acquire(math.inf, should_stop=self.should_stop, poll=TAKEOVER_POLL)
+        except LockBusy:
+            log.info("daemon stopped while standing by")
+            return False
+        log.info("taking over: the daemon that held the lock is gone")
+        return True
 
     def stop(self) -> None:
         self.stopping.set()
@@ -132,7 +154,7 @@ class Daemon:
         started = time.monotonic()
         summary, error = "", None
         try:
-            with job_lock(self.config.state.path).held(self.config.schedule.lock_wait, should_stop=self.should_stop):
+            with job_lock(self.config.state).held(self.config.schedule.lock_wait, should_stop=self.should_stop):
                 summary = work()
         except LockBusy as exc:
             error = exc.message
@@ -151,7 +173,7 @@ class Daemon:
         if self.stopping.is_set():
             log.warning("job %s stopped after %.1f s: %s", name, seconds, error)
             return None
-        delay = min(MAX_RETRY, timedelta(seconds=self.config.schedule.retry_seconds * 2 ** (count - 1)))
+        delay = backoff(count, timedelta(seconds=self.config.schedule.retry_seconds), MAX_RETRY)
         log.error("job %s failed after %.1f s (%d in a row): %s; trying again in %s", name, seconds, count,
                   error, _duration(delay.total_seconds()))
         self._retry_later(name, work, delay)
@@ -177,7 +199,7 @@ class Daemon:
         text = f"{report.new_entries} new entries from {len(report.feeds)} feeds and the reading list, {failed} feeds failed"
         for feed in report.feeds_failed:
             log.warning("feed %s: %s", feed["name"], feed["error"])
-        if self.config.mail_enabled and not report.stopped:
+        if self.config.delivery_enabled and not report.stopped:
             store = open_store(self.config)
             try:
                 delivery = send_outbox(self.config, store, stop=self.should_stop)
@@ -203,7 +225,7 @@ class Daemon:
             text = "nothing new since the last briefing"
         text += f" ({report.new_entries} new entries collected)"
         if report.delivery is not None:
-            text += f"; e-mail: {_delivery_text(report.delivery)}"
+            text += f"; delivery: {_delivery_text(report.delivery)}"
         return text
 
     def _heartbeat(self) -> None:
@@ -228,23 +250,18 @@ class Daemon:
 
     # -- signals and reload -----------------------------------------------------
 
-    def _install_signals(self) -> dict:
+    @staticmethod
+    def _on_stop_signal(signum: int) -> None:
+        log.info("%s received: stopping once the current step is done", signal.Signals(signum).name)
+
+    def _install_reload(self) -> dict:
         if threading.current_thread() is not threading.main_thread():
             return {}
-        previous = {}
-
-        def on_stop(signum, frame):
-            if self.stopping.is_set():
-                return
-            log.info("%s received: stopping once the current step is done", signal.Signals(signum).name)
-            self.stopping.set()
 
         def on_hup(signum, frame):
             self.reload_requested = True
 
-        for sig, handler in ((signal.SIGTERM, on_stop), (signal.SIGINT, on_stop), (signal.SIGHUP, on_hup)):
-            previous[sig] = signal.signal(sig, handler)
-        return previous
+        return {signal.SIGHUP: signal.signal(signal.SIGHUP, on_hup)}
 
     @staticmethod
     def _restore_signals(previous: dict) -> None:
@@ -258,9 +275,9 @@ class Daemon:
         except BriefingsError as exc:
             log.error("SIGHUP: config not reloaded, the previous one stays in force: %s", exc)
             return
-        if fresh.state.path != self.config.state.path:
-            log.error("SIGHUP: config not reloaded: [state] path changed (%s); restart the daemon for that",
-                      fresh.state.path)
+        if fresh.state.where != self.config.state.where:
+            log.error("SIGHUP: config not reloaded: [state] changed (%s); restart the daemon for that",
+                      fresh.state.where)
             return
         self.config = fresh
         self._plan()
@@ -274,7 +291,7 @@ def catch_up_due(config: Config, now: datetime) -> str | None:
 
     store = open_store(config)
     try:
-        last = store.last_briefing_time()
+        last = store.meta.last_briefing_time()
     finally:
         store.close()
     tz = timetable.zone(config.schedule.timezone)

@@ -33,3 +33,57 @@ class FeedError(BriefingsError):
 
 class DeliveryError(BriefingsError):
     """A briefing could not be written or sent."""
+
+
+# What to say about a storage fault: (what is wrong, what to do), by kind.
+_FAULTS = {
+    "garbage": ("is not an SQLite database: garbage, or another kind of file",
+                "restore it from a backup, or move it aside to start a new one"),
+    "damaged": ("is damaged: truncated or corrupted",
+                "restore it from a backup, or move it aside to start a new one"),
+    "read-only": ("cannot be written: read-only, or permission denied",
+                  "fix the permissions of {folder} (or mount it read-write) and run again"),
+    "full": ("cannot be written: no space left on the disk, in the quota or under the file size limit",
+             "free space on the disk of {folder} and run again; nothing was lost"),
+    "cannot-open": ("cannot be opened", "check that {folder} exists and is writable, and run again"),
+    "io": ("could not be read or written",
+           "check that the disk of {folder} has free space and is writable, and run again"),
+    "busy": ("is locked by another process", "wait for it to finish, or stop it, and run again"),
+}
+_SQLITE_KINDS = {26: "garbage", 11: "damaged", 8: "read-only", 3: "read-only", 13: "full", 14: "cannot-open",
+                 10: "io", 5: "busy", 6: "busy"}  # primary SQLite result codes
+_ERRNO_KINDS = {"EROFS": "read-only", "EACCES": "read-only", "EPERM": "read-only", "ENOSPC": "full",
+                "EDQUOT": "full", "EFBIG": "full", "EIO": "io", "ENOENT": "cannot-open", "ENOTDIR": "cannot-open"}
+
+
+def storage_fault(exc: BaseException, path, what: str, kind: type[BriefingsError] = StoreError) -> BriefingsError | None:
+    """The one-line error for a disk or SQLite fault on path (what: "the state file", "the archive page"...).
+
+    None when exc is not a storage fault (a programming error stays what it is: a bug).
+    """
+    import errno
+    import sqlite3
+    from pathlib import Path
+
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        fault = _SQLITE_KINDS.get(code & 0xFF) if isinstance(code, int) else None
+        detail = str(exc)
+    elif isinstance(exc, OSError):
+        fault = _ERRNO_KINDS.get(errno.errorcode.get(exc.errno or 0, ""))
+        detail = exc.strerror or str(exc)
+    else:
+        return None
+    if fault is None:
+        return None
+    folder = Path(path).parent
+    if fault == "io":
+        import shutil
+
+        try:
+            if shutil.disk_usage(folder).free < 1 << 20:
+                fault = "full"
+        except OSError:
+            pass
+    wrong, todo = _FAULTS[fault]
+    return kind(f"{path}: {what} {wrong} ({detail}): {todo.format(folder=folder)}")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 from xml.sax.saxutils import quoteattr
@@ -14,6 +12,7 @@ from xml.sax.saxutils import quoteattr
 import tomlkit
 
 from briefings.errors import ConfigError
+from briefings.files import write_atomic
 
 
 @dataclass(frozen=True)
@@ -67,39 +66,77 @@ _TABLE = re.compile(r"^\s*\[")
 _FEEDS_HEADER = re.compile(r"^\s*\[\[\s*feeds\s*\]\]\s*(#.*)?$")
 
 
+@dataclass
+class ImportReport:
+    """What import_outlines did: how many were added, already there, and which were skipped and why."""
+
+    added: int = 0
+    already: int = 0
+    invalid: list[tuple[OutlineFeed, str]] = field(default_factory=list)
+
+
+_PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f]*')
+
+
+def _toml_string(value: str) -> str:
+    """value as a TOML string: quoted as it is when nothing in it needs escaping, else escaped by tomlkit."""
+    return f'"{value}"' if _PLAIN.fullmatch(value) else tomlkit.string(value).as_string()
+
+
+def _same_url(url: str) -> str:
+    return url.rstrip("/")
+
+
 class FeedEditor:
     """Adds and removes [[feeds]] tables in a config file, keeping every other line as it was.
 
     Edits are made on the lines of the file, so comments and layout stay where
     the user put them (a TOML library re-attaches comments between tables to
     the wrong table); values are written by tomlkit, so they are escaped
-    correctly; the result is parsed again before it replaces the file.
+    correctly. New tables are kept aside and written in one go, so adding many
+    feeds costs one pass over the file, not one per feed; the names and URLs
+    taken are kept in sets. Before the result replaces the file it is loaded
+    with the real config loader: an edit that would leave a config.toml that
+    does not load is refused and the file is left as it was.
     """
 
     def __init__(self, path: Path):
         self.path = Path(path)
         try:
             self.text = self.path.read_text(encoding="utf-8")
-            self.data = tomllib.loads(self.text)
+            data = tomllib.loads(self.text)
         except OSError as exc:
             raise ConfigError(f"{self.path}: cannot read: {exc.strerror or exc}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{self.path}: {exc}", "run `briefings check` and fix the file first") from exc
+        self._index(data)
+
+    def _index(self, data: dict) -> None:
+        tables = data.get("feeds", [])
+        tables = tables if isinstance(tables, list) else []
+        self._feeds = [OutlineFeed(str(t.get("name", "")), str(t.get("url", ""))) for t in tables if isinstance(t, dict)]
+        self._names = {f.name for f in self._feeds}
+        self._urls = {_same_url(f.url) for f in self._feeds}
+        self._next_number: dict[str, int] = {}  # name -> the first "name (n)" that may be free
+        self._pending: list[str] = []  # [[feeds]] tables added, not yet in self.text
 
     def feeds(self) -> list[OutlineFeed]:
-        return [OutlineFeed(str(t.get("name", "")), str(t.get("url", ""))) for t in self.data.get("feeds", [])]
+        return list(self._feeds)
 
     def has_name(self, name: str) -> bool:
-        return any(f.name == name for f in self.feeds())
+        return name in self._names
 
     def has_url(self, url: str) -> bool:
-        return any(f.url.rstrip("/") == url.rstrip("/") for f in self.feeds())
+        return _same_url(url) in self._urls
 
     def unique_name(self, name: str) -> str:
-        candidate, n = name, 2
-        while self.has_name(candidate):
-            candidate, n = f"{name} ({n})", n + 1
-        return candidate
+        if name not in self._names:
+            return name
+        n = self._next_number.get(name, 2)
+        while f"{name} ({n})" in self._names:
+            n += 1
+        self._next_number[name] = n
+        return f"{name} ({n})"
 
     def _blocks(self, lines: list[str]) -> list[tuple[int, int]]:
         """(first, last) line index of each [[feeds]] table: its header to its last key line."""
@@ -118,23 +155,52 @@ class FeedEditor:
         return blocks
 
     def add(self, name: str, url: str) -> None:
+        self._pending.append(f"[[feeds]]\nname = {_toml_string(name)}\nurl = {_toml_string(url)}\n")
+        self._feeds.append(OutlineFeed(name, url))
+        self._names.add(name)
+        self._urls.add(_same_url(url))
+
+    def import_outlines(self, outlines: list[OutlineFeed]) -> ImportReport:
+        """Add every outline whose URL is valid and not there yet; a name already taken gets a number."""
+        from briefings.config import feed_url_problem
+
+        report = ImportReport()
+        for outline in outlines:
+            problem = feed_url_problem(outline.url)
+            if problem:
+                report.invalid.append((outline, problem))
+            elif self.has_url(outline.url):
+                report.already += 1
+            else:
+                self.add(self.unique_name(outline.name or outline.url), outline.url)
+                report.added += 1
+        return report
+
+    def _flush(self) -> None:
+        """Write the tables kept aside into self.text: after the last [[feeds]], else before the themes."""
+        if not self._pending:
+            return
         lines = self.text.splitlines(keepends=True)
-        block = ["[[feeds]]\n", f"name = {tomlkit.string(name).as_string()}\n", f"url = {tomlkit.string(url).as_string()}\n"]
+        block = []
+        for table in self._pending:
+            block += ["\n"] + table.splitlines(keepends=True)
         blocks = self._blocks(lines)
         if blocks:
             at = blocks[-1][1] + 1
             if at > 0 and not lines[at - 1].endswith("\n"):
                 lines[at - 1] += "\n"
-            lines[at:at] = ["\n"] + block
+            lines[at:at] = block
         else:
             at = next((i for i, line in enumerate(lines) if _TABLE.match(line) and "themes" in line), len(lines))
             if lines and not lines[-1].endswith("\n"):
                 lines[-1] += "\n"
-            lines[at:at] = ["\n"] + block + ["\n"]
-        self._replace("".join(lines))
+            lines[at:at] = block + ["\n"]
+        self.text = "".join(lines)
+        self._pending = []
 
     def remove(self, name: str) -> bool:
-        names = [f.name for f in self.feeds()]
+        self._flush()
+        names = [f.name for f in self._feeds]
         if name not in names:
             return False
         lines = self.text.splitlines(keepends=True)
@@ -142,24 +208,27 @@ class FeedEditor:
         if first > 0 and not lines[first - 1].strip():
             first -= 1  # the blank line that separated it
         del lines[first : last + 1]
-        self._replace("".join(lines))
+        text = "".join(lines)
+        data = tomllib.loads(text)  # an edit that breaks the syntax is a bug: fail before saving
+        self.text = text
+        self._index(data)
         return True
 
-    def _replace(self, text: str) -> None:
-        data = tomllib.loads(text)  # an edit that breaks the file is a bug: fail before saving
-        self.text, self.data = text, data
+    def check(self) -> None:
+        """Load the edited text with the real config loader; ConfigError (nothing saved) if it would not load."""
+        from briefings import config as config_module
+
+        self._flush()
+        try:
+            data = tomllib.loads(self.text)  # an edit that breaks the syntax is a bug, but still never saved
+            config_module.from_dict(data, self.path.resolve(), self.text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{self.path}: not saved: the edit would break the TOML syntax: {exc}") from exc
+        except ConfigError as exc:
+            raise ConfigError(f"{self.path}: not saved, it would not load: {exc.message}",
+                              exc.hint or "the file was left as it was") from exc
 
     def save(self) -> None:
-        """Write atomically: a crash leaves the old file or the new one, never half of one."""
-        fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(self.text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            if self.path.exists():
-                os.chmod(tmp, self.path.stat().st_mode & 0o777)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Check the result loads, then write atomically: a crash leaves the old file or the new one, never half of one."""
+        self.check()
+        write_atomic(self.path, self.text, mode=self.path.stat().st_mode & 0o777 if self.path.exists() else None)

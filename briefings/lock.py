@@ -1,5 +1,8 @@
 """Locks beside the state file, so two processes never work one store at once.
 
+(On PostgreSQL, ``job_lock`` and ``daemon_lock`` are session advisory locks
+instead: briefings/store/postgres.py, ``AdvisoryLock``.)
+
 Two locks, both ``flock`` on a file next to the SQLite file (released by the
 kernel when the process dies, however it dies):
 
@@ -10,6 +13,10 @@ kernel when the process dies, however it dies):
   bound.
 
 The holder writes its pid into the file, so a refusal can say who holds it.
+
+A lock is the process's alone: a forked child (a parse worker) closes its copy of
+every held lock's descriptor the moment it starts, so a child that outlives its
+parent never keeps the parent's lock.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from briefings.errors import BriefingsError
+from briefings.errors import BriefingsError, StoreError, storage_fault
 
 
 class LockBusy(BriefingsError):
@@ -30,11 +37,30 @@ class LockBusy(BriefingsError):
     exit_code = 3
 
 
+_held: set[int] = set()  # descriptors of the locks this process holds
+
+
+def _forget_held_in_child() -> None:
+    """In a forked child: close the inherited lock descriptors (never unlock: the lock is the
+    parent's, and flock locks belong to the descriptor both share)."""
+    for fd in list(_held):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _held.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_held_in_child)
+
+
 class FileLock:
     def __init__(self, path: Path, what: str):
         self.path = Path(path)
         self.what = what
         self.fd: int | None = None
+        self.owner: int | None = None  # the pid that took it; a forked copy of this object is not
 
     def holder(self) -> str:
         try:
@@ -45,30 +71,52 @@ class FileLock:
 
     def acquire(self, timeout: float = 0.0, *, should_stop: Callable[[], bool] | None = None) -> None:
         """Take the lock, waiting up to timeout seconds; LockBusy if it stays taken."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + timeout
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise self._fault(exc) from exc
+        started = time.monotonic()
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() >= deadline or (should_stop and should_stop()):
+                waited = time.monotonic() - started
+                stopping = bool(should_stop and should_stop())
+                if waited >= timeout or stopping:
                     os.close(fd)
+                    if stopping:
+                        waited_text = f"; stopped waiting after {waited:.1f} s: briefings is stopping"
+                    else:
+                        waited_text = f"; waited {waited:.0f} s" if timeout else ""
                     raise LockBusy(
-                        f"{self.what}: the lock is held by {self.holder()} ({self.path})"
-                        + (f"; waited {timeout:.0f} s" if timeout else ""),
+                        f"{self.what}: the lock is held by {self.holder()} ({self.path}){waited_text}",
                         "wait for it to finish, or stop it; the lock goes when its process ends",
                     ) from None
                 time.sleep(0.1)
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        os.fsync(fd)
-        self.fd = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            os.fsync(fd)
+        except OSError as exc:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise self._fault(exc) from exc
+        self.fd, self.owner = fd, os.getpid()
+        _held.add(fd)
+
+    def _fault(self, exc: OSError) -> BriefingsError:
+        return storage_fault(exc, self.path, "the lock file") or StoreError(
+            f"{self.path}: the lock file cannot be taken: {exc.strerror or exc}: check the folder of the [state] path")
 
     def release(self) -> None:
         if self.fd is None:
             return
+        if self.owner != os.getpid():  # a forked child's copy: the descriptor is closed already
+            self.fd = None
+            return
+        _held.discard(self.fd)
         try:
             os.ftruncate(self.fd, 0)
         finally:
@@ -85,9 +133,20 @@ class FileLock:
             self.release()
 
 
-def job_lock(state_path: Path) -> FileLock:
-    return FileLock(Path(f"{state_path}.lock"), "a job is running on this state file")
+def job_lock(state) -> FileLock:
+    """The job lock of a state: a StateSettings (PostgreSQL: a session advisory lock) or an SQLite file's path."""
+    if getattr(state, "url", ""):
+        from briefings.store.postgres import JOB_LOCK, AdvisoryLock
+
+        return AdvisoryLock(state.url, state.password_env, JOB_LOCK, "a job is running on this state")  # type: ignore[return-value]
+    return FileLock(Path(f"{getattr(state, 'path', state)}.lock"), "a job is running on this state file")
 
 
-def daemon_lock(state_path: Path) -> FileLock:
-    return FileLock(Path(f"{state_path}.daemon.lock"), "another briefings daemon runs on this state file")
+def daemon_lock(state) -> FileLock:
+    """The daemon lock of a state: a StateSettings (PostgreSQL: a session advisory lock) or an SQLite file's path."""
+    if getattr(state, "url", ""):
+        from briefings.store.postgres import DAEMON_LOCK, AdvisoryLock
+
+        return AdvisoryLock(state.url, state.password_env, DAEMON_LOCK,  # type: ignore[return-value]
+                            "another briefings daemon runs on this state")
+    return FileLock(Path(f"{getattr(state, 'path', state)}.daemon.lock"), "another briefings daemon runs on this state file")

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
+
+# The outcome of fetching a feed (FeedResult.status; FeedState.status keeps the last one).
+FeedStatus = Literal["ok", "not-modified", "failed", "gone", "skipped"]
+# Where one delivery of the outbox stands.
+DeliveryStatus = Literal["pending", "sent", "failed", "skipped"]
 
 
 @dataclass
@@ -67,7 +73,7 @@ class FeedResult:
 
     name: str
     url: str
-    status: str  # "ok", "not-modified", "failed", "gone", "skipped"
+    status: FeedStatus
     entries: list[Entry] = field(default_factory=list)
     error: str | None = None
     etag: str | None = None
@@ -81,6 +87,26 @@ class FeedResult:
     item_hashes: bytes | None = None  # digests of the items fetched (stored with the entries, for the next fetch)
     skipped: int = 0  # items not parsed again: unchanged since the previous fetch
     discovered_from: str | None = None  # the web page `feeds add` was given, when it found this feed there
+
+
+@dataclass
+class FeedState:
+    """What the store remembers of one feed between fetches: validators and health."""
+
+    name: str
+    url: str
+    title: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None  # the server's Last-Modified, sent back as it came
+    status: FeedStatus | None = None  # the last fetch's outcome; None: never fetched
+    last_attempt: datetime | None = None
+    last_success: datetime | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+    next_try: datetime | None = None  # backing off until then
+    disabled: bool = False  # gone (HTTP 410): not fetched again until its URL changes
+    moved_to: str | None = None  # the URL a permanent redirect moved it to
+    item_hashes: bytes | None = None  # digests of the items of the last successful fetch
 
 
 @dataclass
@@ -140,8 +166,66 @@ class Briefing:
 
 
 @dataclass
+class StoredBriefing:
+    """A briefing as the store lists it: what it was, not its bodies or entries."""
+
+    id: int
+    slug: str
+    title: str
+    created: datetime
+    period_end: datetime
+    entry_count: int
+    theme_counts: dict[str, int]
+    period_start: datetime | None = None
+    off_topic: int = 0
+    html_path: str | None = None
+    text_path: str | None = None
+
+
+@dataclass
+class Delivery:
+    """One message the outbox owes one recipient for one briefing."""
+
+    recipient: str  # the destination on its channel: an e-mail address, a webhook's name
+    message_id: str
+    channel: str = "email"  # which channel delivers it (briefings.deliver.channels.CHANNELS)
+    name: str = ""
+    themes: tuple[str, ...] = ()  # the recipient's theme filter when the briefing was composed (all when empty)
+    status: DeliveryStatus = "pending"
+    # Filled by the store:
+    id: int | None = None
+    briefing_id: int | None = None
+    slug: str | None = None  # the briefing's
+    attempts: int = 0
+    last_error: str | None = None
+    next_try: datetime | None = None
+    sent_at: datetime | None = None
+    created: datetime | None = None
+
+
+@dataclass
+class HistoryItem:
+    """One entry as a briefing listed it: under which theme, in which briefing."""
+
+    entry: Entry
+    classification: Classification | None
+    theme: str | None  # the section it was listed in (None: off-topic)
+    briefing: StoredBriefing
+
+
+@dataclass
 class Rendered:
     html: str
     text: str
     web_html: str  # the full web version, every entry listed
     email_limit: int | None = None  # entries per theme the e-mail shows (lowered to stay under Gmail's clip)
+
+
+@dataclass(frozen=True)
+class StoredCorrection:
+    """The desk's themes for one stored entry (`briefings themes teach`), as the store keeps them."""
+
+    entry: Entry
+    theme: str | None  # None: off-topic
+    also: tuple[str, ...]  # secondary themes
+    created: datetime

@@ -2,22 +2,31 @@
 
 ``run_once`` walks the path once; a failure of one source is recorded in the
 report, never fatal. Nothing here prints: progress goes to a callback.
+
+A stop request (``stop``, see briefings.signals) is honoured at safe points:
+between two feeds, two entries classified, two sections rendered and two
+recipients, never inside a transaction.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import logging
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterable
 
 from briefings.collect.corpus import load_corpus
 from briefings.collect.feeds import fetch_all
 from briefings.config import Config
 from briefings.models import Entry, FeedResult
-from briefings.store import Store, utcnow
+from briefings.signals import Stopped, check
+from briefings.clock import utcnow
+from briefings.store import Store
 from briefings.text import html_to_text
+
+log = logging.getLogger("briefings.pipeline")
 
 
 @dataclass
@@ -35,7 +44,7 @@ class RunReport:
     nothing_new: bool = False
     written: list[str] = field(default_factory=list)
     delivery: dict | None = None  # what the outbox sent, retried and failed
-    stopped: bool = False  # a stop request (daemon shutdown) cut the run short; nothing is lost
+    stopped: bool = False  # a stop request (a signal) cut the run short; nothing is lost
 
     @property
     def feeds_failed(self) -> list[dict]:
@@ -54,16 +63,8 @@ def entry_text(entry: Entry) -> str:
 def open_store(config: Config, *, dry_run: bool = False) -> Store:
     """The state file; for a dry run, an in-memory copy of it, so nothing is written."""
     if not dry_run:
-        return Store(config.state.path)
-    memory = Store(":memory:")
-    if config.state.path.exists():
-        source = sqlite3.connect(config.state.path)
-        try:
-            source.backup(memory.db)
-        finally:
-            source.close()
-        memory.migrate()
-    return memory
+        return Store.open(config.state)
+    return Store.in_memory_copy(config.state.url or config.state.path, password_env=config.state.password_env)
 
 
 def collect(
@@ -77,10 +78,10 @@ def collect(
 ) -> list[Entry]:
     """Fetch the feeds and read the corpus; store what is new; return the new entries.
 
-    When stop() turns true, the feeds still in flight are abandoned: what was
-    stored stays (each feed in one transaction), the rest is fetched next time.
+    When stop() turns true, no other feed starts: the feeds in flight are stored
+    (each feed in one transaction), the rest is fetched next time.
     """
-    states = store.ensure_feeds((feed.name, feed.url) for feed in config.feeds)
+    states = store.feeds.ensure_all((feed.name, feed.url) for feed in config.feeds)
     order = {feed.name: i for i, feed in enumerate(config.feeds)}
     new: list[Entry] = []
     ready: dict[int, FeedResult] = {}
@@ -100,15 +101,17 @@ def collect(
                         _store_result(config, store, report, ready.pop(next_index), new, now)
                         next_index += 1
             if stop and stop():
+                # The feeds in flight still come in (and are stored); those not started come back
+                # at once as skipped, to be fetched next time.
                 report.stopped = True
-                return new
     finally:
         results.close()
-    corpus = load_corpus(config.corpus.path)
-    report.corpus_documents = len(corpus.entries)
-    report.corpus_skipped = [{"file": f, "reason": r} for f, r in corpus.skipped]
-    new.extend(store.add_entries(corpus.entries, now=now, text_of=entry_text))
-    report.new_entries = len(new)
+    if not report.stopped:
+        corpus = load_corpus(config.corpus.path)
+        report.corpus_documents = len(corpus.entries)
+        report.corpus_skipped = [{"file": f, "reason": r} for f, r in corpus.skipped]
+        new.extend(store.entries.add(corpus.entries, now=now, text_of=entry_text))
+    report.new_entries = len(new)  # stopped early too: what was stored is counted
     report.new_by_source = dict(Counter(e.source_name for e in new))
     return new
 
@@ -118,8 +121,8 @@ def _store_result(config: Config, store: Store, report: RunReport, result: FeedR
     # entries, or a crash between the two would lose them to the next 304.
     with store.transaction():
         if result.status != "skipped":
-            store.record_feed(result, now=now, backoff_max_hours=config.fetch.backoff_max_hours)
-        added = store.add_entries(result.entries, now=now, text_of=entry_text)
+            store.feeds.record(result, now=now, backoff_max_hours=config.fetch.backoff_max_hours)
+        added = store.entries.add(result.entries, now=now, text_of=entry_text)
     result.new = len(added)
     new.extend(added)
     report.feeds.append(
@@ -161,18 +164,24 @@ def classifier_for(config: Config, store: Store):
     """The config's classifier, taught by the desk's corrections in the store."""
     from briefings.classify import build_classifier, correction_of
 
-    return build_classifier(config, [correction_of(e, theme, also) for e, theme, also, _ in store.corrections()])
+    return build_classifier(config, [correction_of(c.entry, c.theme, c.also) for c in store.corrections.all()])
 
 
-def classify_pending(config: Config, store: Store) -> list:
-    """Classify every pending entry; return them, classified. With nothing pending, nothing is loaded."""
-    pending = store.pending()
+def classify_pending(config: Config, store: Store, *, stop: Callable[[], bool] | None = None) -> list:
+    """Classify every pending entry; return them, classified. With nothing pending, nothing is loaded.
+    Stopped (raised between two entries, before anything is saved) when stop() turns true."""
+    pending = store.entries.pending()
+    log.debug("classifying %d pending entries", len(pending))
     if not pending:
         return []
     # Every pending entry is classified again, so an edit to the themes, or a correction, applies to the next briefing.
     classifier = classifier_for(config, store)
-    done = [(entry.id, classifier.classify(entry)) for entry, _ in pending]
-    store.save_classifications(done)
+    done = []
+    for entry, _ in pending:
+        check(stop)
+        done.append((entry.id, classifier.classify(entry)))
+    check(stop)
+    store.entries.save_classifications(done)
     return [(entry, c) for (entry, _), (_, c) in zip(pending, done)]
 
 
@@ -192,23 +201,23 @@ def teach(config: Config, store: Store, ref: str, theme: str | None, also: tuple
         raise BriefingsError("an off-topic entry has no other themes", "drop --also, or give a theme instead of off-topic")
     if theme in also:
         raise BriefingsError(f"{theme} is the primary theme; --also takes the others")
-    found = store.find_entry(ref)
+    found = store.entries.find(ref)
     if found is None:
         raise BriefingsError(f"no stored entry matches {ref!r}", "give an id from `briefings run --json` or `briefings themes review`, or the entry's URL")
     entry, before = found
     if before is None:  # collected, not classified yet: what the classifier says now
         before = classifier_for(config, store).classify(entry)
     classification = corrected(Correction(entry.id, entry.key, theme, tuple(dict.fromkeys(also)), entry.title, ""))
-    briefing_id = store.save_correction(entry.id, classification, now=now or utcnow())
+    briefing_id = store.corrections.save(entry.id, classification, now=now or utcnow())
     written: list[str] = []
     if briefing_id is not None:
-        from briefings.deliver.disk import write_archive, write_briefing
+        from briefings.deliver.disk import write_briefing
         from briefings.render import render
 
-        row = store.db.execute("SELECT slug, html_path FROM briefings WHERE id = ?", (briefing_id,)).fetchone()
-        if row["html_path"]:
+        stored = store.briefings.get(briefing_id)
+        if stored is not None and stored.html_path:
             rendered = render(load_briefing(config, store, briefing_id), config)
-            written += [str(p) for p in write_briefing(config.output.dir, row["slug"], rendered.web_html, rendered.text)]
+            written += [str(p) for p in write_briefing(config.output.dir, stored.slug, rendered.web_html, rendered.text)]
             changed = {t for t in (*(before.themes if before else ()), *classification.themes)}
             written += [str(p) for p in write_archive(config, store, themes=changed)]
     pending = classify_pending(config, store)
@@ -226,9 +235,10 @@ def run_once(
 ) -> RunReport:
     """One whole briefing: collect, classify, compose, render, write to the archive, send the outbox.
 
-    stop (the daemon's shutdown request) is honoured between feeds and between
-    recipients, never inside a transaction; a run cut short is not recorded as
-    done, so the daemon's catch-up finishes it at the next start.
+    stop (a signal's stop request) is honoured between feeds, between entries
+    classified, between sections rendered and between recipients, never inside a
+    transaction; a run cut short is not recorded as done, so the daemon's catch-up
+    finishes it at the next start.
     """
     now = now or utcnow()
     report = RunReport(dry_run=dry_run)
@@ -239,26 +249,36 @@ def run_once(
         collect(config, store, report, now=now, progress=progress, stop=stop)
         if report.stopped:
             return report
-        make_briefing(config, store, report, now=now, dry_run=dry_run)
+        make_briefing(config, store, report, now=now, dry_run=dry_run, stop=stop)
+        if report.stopped:
+            return report
         # The outbox is sent whether or not this run made a briefing: earlier deliveries may be due.
-        if not dry_run and config.mail_enabled:
+        if not dry_run and config.delivery_enabled:
             delivery = send_outbox(config, store, now=now, stop=stop)
             report.delivery = delivery.as_dict()
             report.stopped = delivery.stopped
         if not dry_run and not report.stopped:
-            store.set_time("last_briefing_run", now)
+            store.meta.set_time("last_briefing_run", now)
         return report
     finally:
         store.close()
 
 
-def make_briefing(config: Config, store: Store, report: RunReport, *, now: datetime, dry_run: bool = False) -> None:
-    """Classify what is pending and, when anything is on topic, store, render and write a briefing."""
-    from briefings.deliver.disk import write_archive, write_briefing
+def make_briefing(config: Config, store: Store, report: RunReport, *, now: datetime, dry_run: bool = False,
+                  stop: Callable[[], bool] | None = None) -> None:
+    """Classify what is pending and, when anything is on topic, store, render and write a briefing.
+
+    A stop request while classifying or rendering sets report.stopped and stores nothing of the
+    briefing; once it is stored, its files are written whatever comes."""
+    from briefings.deliver.disk import write_briefing
     from briefings.deliver.outbox import outbox_rows
     from briefings.render import render
 
-    pending, composed = compose_pending(config, store, now=now)
+    try:
+        pending, composed = compose_pending(config, store, now=now, stop=stop)
+    except Stopped:
+        report.stopped = True
+        return
     report.pending = len(pending)
     themes = [c.theme for _, c in pending if c.theme is not None]
     report.off_topic = len(pending) - len(themes)
@@ -267,7 +287,13 @@ def make_briefing(config: Config, store: Store, report: RunReport, *, now: datet
         report.nothing_new = True
         return
     briefing, left_out = composed
-    rendered = render(briefing, config)
+    log.debug("rendering briefing %s (%d entries)", briefing.slug, briefing.entry_count)
+    try:
+        rendered = render(briefing, config, stop=stop)
+        check(stop)  # the last point where a stop costs nothing: the briefing is stored next
+    except Stopped:
+        report.stopped = True
+        return
     html_path, text_path = _paths(config, briefing.slug)
     report.briefing = {
         "title": briefing.title,
@@ -282,29 +308,30 @@ def make_briefing(config: Config, store: Store, report: RunReport, *, now: datet
     }
     # The briefing and its outbox are stored (its entries settled) before any file is written or
     # message sent: if either fails, the next run finishes it from the store; nothing is lost or repeated.
-    briefing_id = store.save_briefing(
+    briefing_id = store.briefings.save(
         briefing, html=rendered.html, text=rendered.text, left_out=left_out, deliveries=outbox_rows(config, briefing)
     )
     report.briefing["id"] = briefing_id
     if not dry_run:
         write_briefing(config.output.dir, briefing.slug, rendered.web_html, rendered.text)
-        store.set_briefing_paths(briefing_id, str(html_path), str(text_path))
+        store.briefings.set_paths(briefing_id, str(html_path), str(text_path))
         report.written += [str(html_path), str(text_path)]
         # Only the theme pages this briefing adds to change; the others stay as they are.
-        report.written.append(str(write_archive(config, store, themes=briefing.theme_counts)[0]))
+        report.written.append(str(write_archive(config, store, themes=briefing.theme_counts)[-1]))
+        store.meta.set_archived_through(briefing_id)
 
 
-def compose_pending(config: Config, store: Store, *, now: datetime):
+def compose_pending(config: Config, store: Store, *, now: datetime, stop: Callable[[], bool] | None = None):
     """(every pending entry classified, and the briefing they make with the ids it leaves out, or None
     when nothing on topic is pending). Nothing is stored but the classifications."""
     from briefings.compose import compose
 
-    pending = classify_pending(config, store)
+    pending = classify_pending(config, store, stop=stop)
     if not any(c.theme is not None for _, c in pending) and not (config.briefing.include_off_topic and pending):
         return pending, None
-    last = store.last_briefing()
+    last = store.briefings.last()
     briefing, left_out = compose(
-        config, pending, now=now, since=last["created"] if last else None, slug_taken=store.slug_taken
+        config, pending, now=now, since=last.created if last else None, slug_taken=store.briefings.slug_taken
     )
     enrich(config, store, briefing)
     return pending, (briefing, left_out)
@@ -317,31 +344,61 @@ def _paths(config: Config, slug: str):
 
 
 def finish_unwritten(config: Config, store: Store) -> list[str]:
-    """Write the files of briefings stored but not yet written (a crash between the two)."""
-    from briefings.deliver.disk import write_archive, write_briefing
+    """Write every archive file a stored briefing needs and does not have; return their paths.
 
-    rows = store.db.execute("SELECT id, slug FROM briefings WHERE html_path IS NULL ORDER BY id").fetchall()
+    A briefing's page and text (stored but never written, or gone since), index.html and the theme
+    pages it links to; and the index and those theme pages again when their last write did not finish
+    (a crash, a full disk): the store keeps the newest briefing the archive pages were written for.
+    """
+    from briefings.deliver.disk import briefing_paths, write_briefing
+
+    stored = store.briefings.all()
+    if not stored:
+        return []
     written: list[str] = []
-    for row in rows:
-        web_html, text = rebuild_briefing(config, store, row["id"])
-        html_path, text_path = write_briefing(config.output.dir, row["slug"], web_html, text)
-        store.set_briefing_paths(row["id"], str(html_path), str(text_path))
-        written += [str(html_path), str(text_path)]
-    if rows:
-        written.append(str(write_archive(config, store)[0]))
+    through = store.meta.archived_through()
+    owed: set[str] = set()  # the themes whose pages must list a briefing they may not list yet
+    for row in reversed(stored):  # oldest first, as they were made
+        html_path, text_path = briefing_paths(config.output.dir, row.slug)
+        if row.html_path is None or not html_path.exists() or not text_path.exists():
+            web_html, text = rebuild_briefing(config, store, row.id)
+            write_briefing(config.output.dir, row.slug, web_html, text)
+            store.briefings.set_paths(row.id, str(html_path), str(text_path))
+            written += [str(html_path), str(text_path)]
+        elif through is not None and row.id <= through:
+            continue
+        owed.update(row.theme_counts)
+    pages = [config.output.dir / "themes" / f"{t.id}.html" for t in config.themes]  # the index links them all
+    index = config.output.dir / "index.html"
+    if owed or not index.exists() or not all(p.exists() for p in pages):
+        # write_archive also writes every theme page missing on disk.
+        written += [str(p) for p in write_archive(config, store, themes=owed)]
+        store.meta.set_archived_through(stored[0].id)
     return written
+
+
+def write_archive(config: Config, store: Store, themes: Iterable[str] | None = None) -> list[Path]:
+    """index.html and the pages of the given themes (None: all), rendered from the store and written;
+    their paths, the index last. A theme page missing on disk is always written."""
+    from briefings.deliver.disk import write_pages
+    from briefings.render import archive_pages
+
+    if themes is not None:
+        missing = [t.id for t in config.themes if not (config.output.dir / "themes" / f"{t.id}.html").exists()]
+        themes = {*themes, *missing}
+    return write_pages(config.output.dir, archive_pages(config, store.briefings.history(), store.briefings.all(), themes))
 
 
 def load_briefing(config: Config, store: Store, briefing_id: int):
     """A stored briefing, composed again from the entries it included."""
     from briefings.compose import compose
 
-    row = store.db.execute("SELECT * FROM briefings WHERE id = ?", (briefing_id,)).fetchone()
-    entries = [(e, c) for e, c in store.entries_of_briefing(briefing_id) if c is not None]
-    created = datetime.fromisoformat(row["created"])
-    since = datetime.fromisoformat(row["period_start"]) if row["period_start"] else None
-    briefing, _ = compose(config, entries, now=created, since=since)
-    briefing.slug, briefing.title, briefing.off_topic, briefing.id = row["slug"], row["title"], row["off_topic"], row["id"]
+    stored = store.briefings.get(briefing_id)
+    if stored is None:
+        raise LookupError(f"no stored briefing has id {briefing_id}")
+    entries = [(e, c) for e, c in store.entries.of_briefing(briefing_id) if c is not None]
+    briefing, _ = compose(config, entries, now=stored.created, since=stored.period_start)
+    briefing.slug, briefing.title, briefing.off_topic, briefing.id = stored.slug, stored.title, stored.off_topic, stored.id
     enrich(config, store, briefing)
     return briefing
 
@@ -350,9 +407,9 @@ def enrich(config: Config, store: Store, briefing) -> None:
     """What a briefing shows beyond its entries: the change since the one before, and the reading list."""
     from briefings.compose import pick_reading
 
-    before = store.briefing_before(briefing.id)
-    briefing.previous_counts = before["theme_counts"] if before else None
-    briefing.reading = pick_reading(briefing, store.reading_list(), limit=config.briefing.reading_list)
+    before = store.briefings.before(briefing.id)
+    briefing.previous_counts = before.theme_counts if before else None
+    briefing.reading = pick_reading(briefing, store.entries.reading_list(), limit=config.briefing.reading_list)
 
 
 def rebuild_archive(config: Config, store: Store) -> list[str]:
@@ -361,16 +418,19 @@ def rebuild_archive(config: Config, store: Store) -> list[str]:
     For after an upgrade or a change of templates; the e-mails already sent are
     not touched, and nothing is marked or collected.
     """
-    from briefings.deliver.disk import write_archive, write_briefing
+    from briefings.deliver.disk import write_briefing
     from briefings.render import render
 
     written: list[str] = []
-    for row in store.briefings():
-        rendered = render(load_briefing(config, store, row["id"]), config)
-        html_path, text_path = write_briefing(config.output.dir, row["slug"], rendered.web_html, rendered.text)
-        store.set_briefing_paths(row["id"], str(html_path), str(text_path))
+    for row in store.briefings.all():
+        rendered = render(load_briefing(config, store, row.id), config)
+        html_path, text_path = write_briefing(config.output.dir, row.slug, rendered.web_html, rendered.text)
+        store.briefings.set_paths(row.id, str(html_path), str(text_path))
         written += [str(html_path), str(text_path)]
     written += [str(p) for p in write_archive(config, store)]
+    newest = store.briefings.last()
+    if newest is not None:
+        store.meta.set_archived_through(newest.id)
     return written
 
 
@@ -393,9 +453,8 @@ def rebuild_briefing(config: Config, store: Store, briefing_id: int) -> tuple[st
     """The web HTML and the text of a stored briefing, rendered again from its entries."""
     from briefings.render import render
 
-    row = store.db.execute("SELECT text FROM briefings WHERE id = ?", (briefing_id,)).fetchone()
     rendered = render(load_briefing(config, store, briefing_id), config)
-    return rendered.web_html, row["text"] or rendered.text
+    return rendered.web_html, store.briefings.text(briefing_id) or rendered.text
 
 
 def send_outbox(config: Config, store: Store, *, now: datetime | None = None, ignore_wait: bool = False,

@@ -11,9 +11,11 @@ from __future__ import annotations
 import functools
 
 import logging
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Iterable
 from urllib.parse import urlsplit
 
 import jinja2
@@ -22,7 +24,9 @@ from markupsafe import Markup
 
 from briefings import __version__, resources
 from briefings.config import Config
-from briefings.models import Briefing, Rendered
+from briefings.errors import BriefingsError
+from briefings.models import Briefing, HistoryItem, Rendered, StoredBriefing
+from briefings.signals import StopCheck, check
 
 SAFE_SCHEMES = {"http", "https", "mailto"}
 ALLOWED_TAGS = {
@@ -61,20 +65,56 @@ def safe_url(url: str | None) -> str | None:
 def environment(config: Config | None = None) -> jinja2.Environment:
     """Templates from the user's [render] templates folder first, file by file, then the shipped ones.
 
+    "default:NAME" always names the shipped template, so a user's template can
+    `{% extends "default:briefing.html.j2" %}` and override only some blocks.
     One environment per templates folder, so each template is compiled once per process.
     """
     user = config.render.templates if config is not None else None
     return _environment(str(user) if user is not None else None)
 
 
+SHIPPED_PREFIX = "default"
+
+
+class _Environment(jinja2.Environment):
+    """A fault in the user's templates (or [email] subject) becomes one line naming the file and line."""
+
+    def handle_exception(self, source: str | None = None):
+        from jinja2.debug import rewrite_traceback_stack
+
+        exc = rewrite_traceback_stack(source=source)
+        if not isinstance(exc, jinja2.TemplateError):
+            raise exc
+        filename, line = getattr(exc, "filename", None), getattr(exc, "lineno", None)
+        if filename is None:
+            tb = exc.__traceback__
+            while tb is not None:  # the innermost template frame
+                if tb.tb_frame.f_code.co_filename.endswith(".j2"):
+                    filename, line = tb.tb_frame.f_code.co_filename, tb.tb_lineno
+                tb = tb.tb_next
+        shipped = str(resources.templates_dir())
+        if filename is not None and str(Path(filename).resolve()).startswith(shipped + os.sep):
+            raise exc  # a shipped template's fault is a bug in briefings
+        where = f"{filename}:{line}" if filename and line else (filename or "a template")
+        if isinstance(exc, jinja2.TemplateNotFound):
+            message = f"no template named {exc.name!r}"
+            shipped_names = ", ".join(sorted(p.name for p in resources.templates_dir().glob("*.j2")))
+            hint = f'put it in [render] templates, or write "{SHIPPED_PREFIX}:NAME" for a shipped one ({shipped_names})'
+        else:
+            message = exc.message or type(exc).__name__
+            hint = "fix the template, or take it out of [render] templates to use the shipped one"
+        raise BriefingsError(f"{where}: {message}", hint) from None
+
+
 @functools.lru_cache(maxsize=8)
 def _environment(user_templates: str | None) -> jinja2.Environment:
-    folders: list[Path] = []
+    shipped = jinja2.FileSystemLoader(str(resources.templates_dir()))
+    loaders: list[jinja2.BaseLoader] = [jinja2.PrefixLoader({SHIPPED_PREFIX: shipped}, delimiter=":")]
     if user_templates is not None:
-        folders.append(Path(user_templates))
-    folders.append(resources.templates_dir())
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(f) for f in folders]),
+        loaders.append(jinja2.FileSystemLoader(user_templates))
+    loaders.append(shipped)
+    env = _Environment(
+        loader=jinja2.ChoiceLoader(loaders),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2"), default=False),
         trim_blocks=True,
         lstrip_blocks=True,
@@ -98,9 +138,11 @@ class _View:
     themes: dict[str, str]
     limit: int | None
     web_url: str | None = None  # the full web version, for "N more" links from the e-mail
+    stop: StopCheck | None = None  # a stop request, honoured between two sections (raises Stopped)
 
     def sections(self):
         for section in self.briefing.sections:
+            check(self.stop)
             shown = section.items if self.limit is None else section.items[: self.limit]
             sid = section.theme_id or "other"
             yield {
@@ -163,8 +205,11 @@ def web_url(config: Config, slug: str) -> str | None:
     return f"{base.rstrip('/')}/{slug}.html" if base else None
 
 
-def render(briefing: Briefing, config: Config, *, generated: datetime | None = None, web: bool = True) -> Rendered:
+def render(briefing: Briefing, config: Config, *, generated: datetime | None = None, web: bool = True,
+           stop: StopCheck | None = None) -> Rendered:
     """The e-mail HTML (limited per theme, CSS inlined), the plain text, and (web=True) the full web version.
+
+    stop: a stop request, checked between sections and between the versions (raises Stopped).
 
     When [email] sets an unsubscribe address, the e-mail and text carry a
     placeholder link that ``personalize`` replaces per recipient. Should the
@@ -174,7 +219,7 @@ def render(briefing: Briefing, config: Config, *, generated: datetime | None = N
     env = environment(config)
     themes = {t.id: t.name for t in config.themes}
     online = web_url(config, briefing.slug)
-    view = _View(briefing, themes, None, online)
+    view = _View(briefing, themes, None, online, stop)
     start, end = briefing.period_start, briefing.period_end
     common = {
         "briefing": briefing,
@@ -197,8 +242,9 @@ def render(briefing: Briefing, config: Config, *, generated: datetime | None = N
     template = env.get_template("briefing.html.j2")
     biggest = max((len(s.items) for s in briefing.sections), default=0)
     while True:
-        email_view = _View(briefing, themes, limit, online)
+        email_view = _View(briefing, themes, limit, online, stop)
         sections = list(email_view.sections())
+        check(stop)
         html = inline_css(template.render(mail_common, sections=sections, web=False))
         if len(html.encode("utf-8")) <= MAX_EMAIL_HTML or biggest <= 1 or (limit is not None and limit <= 1):
             break
@@ -206,8 +252,80 @@ def render(briefing: Briefing, config: Config, *, generated: datetime | None = N
     text = env.get_template("briefing.txt.j2").render(mail_common, sections=sections)
     web_html = ""
     if web:
+        check(stop)
         web_html = inline_css(template.render(common, sections=list(view.sections()), web=True))
     return Rendered(html=html, text=text, web_html=web_html, email_limit=limit)
+
+
+def archive_pages(config: Config, history: list[HistoryItem], listed: list[StoredBriefing],
+                  themes: Iterable[str] | None = None) -> dict[str, str]:
+    """The archive's pages, built: {"themes/<id>.html": html, ..., "index.html": html}, the index last.
+
+    history: every entry a briefing listed (store.briefings.history()); listed: every briefing, newest first
+    (store.briefings.all()). The index lists every briefing with its date, entry count and theme counts;
+    each theme page lists that theme's entries across briefings. themes: the ids whose pages to build
+    (None: all). Plain relative links: it all works from the file system, without a server.
+    """
+    from briefings.compose import entry_excerpt
+    from briefings.models import BriefingItem
+
+    env = environment(config)
+    names = {t.id: t.name for t in config.themes}
+    order = {t.id: i for i, t in enumerate(config.themes)}
+    wanted = set(names) if themes is None else set(themes) & set(names)
+    totals: dict[str, int] = {}
+    groups: dict[str, list[dict]] = {t: [] for t in wanted}
+    for row in history:
+        theme = row.theme
+        if theme not in names:
+            continue  # off-topic, or a theme no longer in config.toml
+        totals[theme] = totals.get(theme, 0) + 1
+        if theme not in groups:
+            continue  # its page is not built: counted for the index only
+        briefing = row.briefing
+        bucket = groups[theme]
+        if not bucket or bucket[-1]["id"] != briefing.id:
+            bucket.append({"id": briefing.id, "slug": briefing.slug, "title": briefing.title,
+                           "created": briefing.created, "items": []})
+        entry = row.entry
+        excerpt = entry_excerpt(entry, config.briefing.excerpt_sentences)
+        item = item_view(BriefingItem(entry, row.classification, excerpt), names)
+        item["tags"] = [t for t in item["tags"] if t["id"] in names]  # each tag links to its theme's page
+        bucket[-1]["items"].append(item)
+    pages: dict[str, str] = {}
+    for theme in config.themes:
+        if theme.id not in groups:
+            continue
+        html = env.get_template("theme.html.j2").render(
+            title=config.briefing.title, theme=theme, groups=groups[theme.id], count=totals.get(theme.id, 0),
+            version=__version__,
+        )
+        pages[f"themes/{theme.id}.html"] = inline_css(html)
+    rows = []
+    days = [b.created.date() for b in listed]
+    for b in listed:
+        html_name = Path(b.html_path).name if b.html_path else None
+        text_name = Path(b.text_path).name if b.text_path else None
+        counts = sorted(b.theme_counts.items(), key=lambda kv: order.get(kv[0], len(order)))
+        rows.append(
+            {
+                "title": b.title,
+                "created": b.created,
+                # Two briefings on one day are told apart by their time.
+                "time": f"{b.created:%H:%M} UTC" if days.count(b.created.date()) > 1 else None,
+                "entry_count": b.entry_count,
+                "href": html_name,
+                "text_href": text_name,
+                "themes": [{"id": k, "name": names.get(k, k), "count": v,
+                            "page": f"themes/{k}.html" if k in names else None} for k, v in counts],
+            }
+        )
+    index = env.get_template("index.html.j2").render(
+        title=config.briefing.title, briefings=rows, version=__version__,
+        themes=[{"id": t.id, "name": t.name, "count": totals.get(t.id, 0)} for t in config.themes],
+    )
+    pages["index.html"] = inline_css(index)  # last: it links to the theme pages
+    return pages
 
 
 def unsubscribe_link(config: Config, email: str) -> str | None:
@@ -217,8 +335,15 @@ def unsubscribe_link(config: Config, email: str) -> str | None:
     if config.email.unsubscribe_url:
         return config.email.unsubscribe_url.replace("{email}", quote(email, safe="@"))
     if config.email.unsubscribe_mailto:
-        return "mailto:" + config.email.unsubscribe_mailto.replace("{email}", quote(email, safe="@")) + "?subject=unsubscribe"
+        return unsubscribe_mailto(config.email.unsubscribe_mailto, email)
     return None
+
+
+def unsubscribe_mailto(address: str, email: str) -> str:
+    """mailto:address?subject=unsubscribe, with {email} in address replaced by the recipient's (URL-quoted)."""
+    from urllib.parse import quote
+
+    return "mailto:" + address.replace("{email}", quote(email, safe="@")) + "?subject=unsubscribe"
 
 
 def personalize(rendered: Rendered, config: Config, email: str) -> tuple[str, str]:

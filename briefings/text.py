@@ -78,3 +78,35 @@ def excerpt(text: str, count: int = 3, max_chars: int = 420, skip: str = "") -> 
             break
         result = candidate
     return result
+
+
+ELLIPSIS = "\u2026"
+
+
+def shorten(text: str, limit: int) -> str:
+    """text at most limit characters: cut on a word, ending with an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    head = text[: max(limit - 1, 0)]
+    space = head.rfind(" ")
+    if not text[len(head)].isspace() and space > len(head) // 2:
+        head = head[:space]  # not half a word
+    return head.rstrip(" ,;:-\u2013\u2014") + ELLIPSIS
+
+
+def cut_html(markup: str, limit: int) -> str:
+    """The first limit characters of an HTML fragment (or fewer), cut where the markup allows:
+    not inside a tag or an entity, after a tag or on a space when one is near the end."""
+    if len(markup) <= limit:
+        return markup
+    head = markup[:limit]
+    tag = head.rfind("<")
+    if tag > head.rfind(">"):
+        head = head[:tag]  # not half a tag
+    amp = head.rfind("&")
+    if amp > head.rfind(";") and len(head) - amp <= 32:
+        head = head[:amp]  # not half an entity
+    near = max(head.rfind(">"), head.rfind(" "), head.rfind("\n"))
+    if near >= 0 and near >= len(head) - 200:
+        head = head[: near + 1]
+    return head

@@ -2,7 +2,7 @@
 
 `bench/train_themes.py` trains it offline (scikit-learn, logistic regression, with
 hyper-parameters and thresholds chosen by cross-validation grouped by origin) and
-writes ``briefings/models/themes.json``: plain JSON, no pickle. This module reads
+writes ``briefings/data/themes.json``: plain JSON, no pickle. This module reads
 that file once, when the first entry is classified, and scores an entry with sparse
 dot products:
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from operator import mul
 from pathlib import Path
 
-MODEL_PATH = Path(__file__).with_name("models") / "themes.json"
+MODEL_PATH = Path(__file__).with_name("data") / "themes.json"
 FORMAT = 1
 
 

@@ -13,6 +13,7 @@ import shutil
 import socket
 import textwrap
 import threading
+import time
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +38,7 @@ class Route:
     conditional: bool = True  # answer If-None-Match / If-Modified-Since with 304
     gzip: bool = False
     handler: Callable | None = None  # handler(request_handler) takes over the response entirely
+    modified: int = 0  # Last-Modified, in whole seconds: set by FeedServer.add, later whenever the body changes
 
 
 @dataclass
@@ -78,20 +80,27 @@ class FeedServer:
                     route.handler(self)
                     return
                 etag = '"' + hashlib.sha1(route.body).hexdigest()[:16] + '"'
-                modified = formatdate(1_700_000_000, usegmt=True)
-                headers = {"ETag": etag, "Last-Modified": modified} if route.conditional else {}
+                headers = {"ETag": etag, "Last-Modified": formatdate(route.modified, usegmt=True)} if route.conditional else {}
                 headers.update(route.headers)
-                if route.conditional and route.status == 200:
-                    inm = self.headers.get("If-None-Match")
-                    ims = self.headers.get("If-Modified-Since")
-                    if inm == etag or (inm is None and ims and parsedate_to_datetime(ims).timestamp() >= 1_700_000_000):
-                        self._send(304, b"", None, headers)
-                        return
+                if route.conditional and route.status == 200 and self._not_modified(route, etag):
+                    self._send(304, b"", None, headers)
+                    return
                 body = route.body
                 if route.gzip and "gzip" in (self.headers.get("Accept-Encoding") or ""):
                     body = gzip_module.compress(body)
                     headers["Content-Encoding"] = "gzip"
                 self._send(route.status, body, route.content_type, headers)
+
+            def _not_modified(self, route, etag) -> bool:
+                """RFC 9110: If-None-Match decides when sent; If-Modified-Since only without it."""
+                inm = self.headers.get("If-None-Match")
+                if inm is not None:
+                    return etag in [tag.strip() for tag in inm.split(",")]
+                ims = self.headers.get("If-Modified-Since")
+                try:
+                    return bool(ims) and parsedate_to_datetime(ims).timestamp() >= route.modified
+                except (TypeError, ValueError):
+                    return False
 
             def _send(self, status, body, content_type, headers):
                 server.log.append(LoggedRequest("GET", self.path, dict(self.headers), status))
@@ -111,7 +120,8 @@ class FeedServer:
         if tls is not None:
             self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
             self.scheme = "https"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # serve_forever checks for shutdown() every poll_interval: 0.5 s by default, paid at every teardown.
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self.thread.start()
 
     @property
@@ -125,10 +135,17 @@ class FeedServer:
     def add(self, path: str, body: bytes | str = b"", **kwargs) -> str:
         if isinstance(body, str):
             body = body.encode("utf-8")
-        self.routes[path] = Route(body=body, **kwargs)
+        route = Route(body=body, **kwargs)
+        if not route.modified:
+            # A changed body is served as modified later than the one before (HTTP dates count whole seconds).
+            old = self.routes.get(path)
+            now = int(time.time())
+            route.modified = old.modified if old is not None and old.body == body else max(now, old.modified + 1 if old else 0)
+        self.routes[path] = route
         return self.url(path)
 
     def add_file(self, path: str, file: Path, **kwargs) -> str:
+        kwargs.setdefault("modified", int(Path(file).stat().st_mtime))
         return self.add(path, Path(file).read_bytes(), **kwargs)
 
     def statuses(self, path: str) -> list[int]:
@@ -171,6 +188,7 @@ def write_config(
         f'path = "{corpus or ""}"',
         "[state]",
         'path = "state/briefings.sqlite3"',
+        f'url = "{BACKEND["url"]}"',
         "[output]",
         'dir = "archive"',
         "[fetch]",
@@ -198,6 +216,51 @@ def cli_run():
 
 def fixture_feed(name: str) -> bytes:
     return (FIXTURES / "feeds" / name).read_bytes()
+
+
+# The backend write_config points [state] at: url "" is the SQLite file, else a PostgreSQL database (the
+# `backend` fixture sets it for the test modules that run on both).
+BACKEND = {"url": ""}
+
+
+def state_db(tmp: Path):
+    """A DB-API connection to the state of a config written by write_config in tmp (SQLite or PostgreSQL)."""
+    if BACKEND["url"]:
+        import psycopg
+
+        class Translating:
+            def __init__(self, conn):
+                self.conn = conn
+
+            def execute(self, sql, params=()):
+                return self.conn.execute(sql.replace("?", "%s"), params or None)
+
+            def commit(self):
+                self.conn.commit()
+
+            def close(self):
+                self.conn.close()
+
+        return Translating(psycopg.connect(BACKEND["url"]))
+    import sqlite3
+
+    return sqlite3.connect(tmp / "state" / "briefings.sqlite3")
+
+
+def db_rows(tmp: Path, sql: str, params=()) -> list[tuple]:
+    """Rows from the state of a config written by write_config in tmp."""
+    db = state_db(tmp)
+    try:
+        return [tuple(r) for r in db.execute(sql, params).fetchall()]
+    finally:
+        db.close()
+
+
+def state_store(tmp: Path):
+    """The Store of a config written by write_config in tmp."""
+    from briefings.store import Store
+
+    return Store(BACKEND["url"]) if BACKEND["url"] else Store(tmp / "state" / "briefings.sqlite3")
 
 
 # -- a real SMTP server on 127.0.0.1 (aiosmtpd) ----------------------------------------------
@@ -419,12 +482,55 @@ def page_probe(browser):
 
 
 def deliveries(folder: Path) -> list[dict]:
-    """The outbox rows of the state file under folder, in order."""
-    import sqlite3
-
-    db = sqlite3.connect(folder / "state" / "briefings.sqlite3")
-    db.row_factory = sqlite3.Row
+    """The outbox rows of the state under folder, in order."""
+    db = state_db(folder)
     try:
-        return [dict(r) for r in db.execute("SELECT * FROM deliveries ORDER BY id")]
+        cursor = db.execute("SELECT * FROM deliveries ORDER BY id")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, r)) for r in cursor.fetchall()]
     finally:
         db.close()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throwaway PostgreSQL cluster on 127.0.0.1 for the session (tests/pgcluster.py). Without PostgreSQL the
+    tests that need it skip, except under `make test` / CI (BRIEFINGS_REQUIRE_POSTGRES=1), where they fail."""
+    from pgcluster import PgCluster, PostgresMissing
+
+    try:
+        import psycopg  # noqa: F401
+
+        cluster = PgCluster()
+    except (PostgresMissing, ImportError) as exc:
+        message = str(exc) if isinstance(exc, PostgresMissing) else "psycopg not installed: pip install -e '.[test]'"
+        if os.environ.get("BRIEFINGS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster, request):
+    """The URL of a new, empty PostgreSQL database for this test, dropped after it."""
+    url = pg_cluster.create_database(request.node.name)
+    yield url
+    pg_cluster.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request):
+    """Run the test on each store: the SQLite file, and a new PostgreSQL database (write_config points
+    [state] url at it; db_rows, deliveries and state_store read it)."""
+    if request.param == "postgresql":
+        if request.node.get_closest_marker("sqlite_only"):
+            pytest.skip("about the SQLite file itself")
+        BACKEND["url"] = request.getfixturevalue("pg_url")
+    try:
+        yield request.param
+    finally:
+        BACKEND["url"] = ""

@@ -112,8 +112,25 @@ def test_secondary_themes_follow_the_primary(classifier):
         "OSCE states agree confidence-building measures to protect critical infrastructure",
         "The new CBM asks states to protect power grids, hospitals and water utilities, and to use the hotline and points of contact if an attack on critical infrastructure threatens escalation.",
     )
-    assert set(result.themes[:2]) == {"confidence-building", "critical-infrastructure"}
-    assert result.secondary
+    assert result.theme == "confidence-building"
+    assert result.secondary == ("critical-infrastructure",)
+    # One clear theme: no secondary.
+    assert classifier.classify_text(*TYPICAL["risk-reduction"]).secondary == ()
+
+
+def test_terms_secondary_themes_reach_their_share_of_the_primary():
+    terms = build_classifier(replace(SHIPPED, classify=replace(SHIPPED.classify, method="terms")))
+    result = terms.classify_text(
+        "OSCE states agree confidence-building measures to protect critical infrastructure",
+        "The new CBM asks states to protect power grids, hospitals and water utilities, and to use the hotline and points of contact if an attack on critical infrastructure threatens escalation.",
+    )
+    assert result.theme == "confidence-building"
+    assert result.secondary == ("critical-infrastructure",)
+    # The rule itself: a secondary theme reaches secondary_share of the primary's score; no other theme does.
+    share = SHIPPED.classify.secondary_share
+    top = result.scores[result.theme]
+    assert result.scores["critical-infrastructure"] >= share * top
+    assert all(score < share * top for theme, score in result.scores.items() if theme not in result.themes)
 
 
 def test_user_added_theme_in_config_works(tmp_path, cli_run):
@@ -168,7 +185,9 @@ def test_classify_command_round_trips_odd_input(tmp_path, cli_run):
         assert o["theme"] is None or o["theme"] == o["themes"][0]
     assert out[0]["theme"] is None and out[1]["theme"] is None
     assert out[4]["theme"] == "confidence-building"
-    assert out[-2] == {"id": None, "line": 7, "error": out[-2]["error"]} and out[-1]["line"] == 8
+    assert out[-2] == {"id": None, "line": 7,
+                       "error": "not JSON (Expecting value at column 1): write one JSON object per line"}
+    assert out[-1] == {"id": None, "line": 8, "error": "expected a JSON object, got an array: write one JSON object per line"}
 
 
 def test_themes_command_counts_and_explain(tmp_path, feed_server, cli_run):

@@ -134,97 +134,124 @@ def _raw_deflate(data: bytes) -> bytes:
     return packer.compress(data) + packer.flush()
 
 
-def test_every_misbehaviour_is_reported_and_the_healthy_feeds_are_stored(tmp_path, feed_server, silent_server, cli_run):
-    s = feed_server
-    norms = fixture_feed("norms.rss")
-    atom = fixture_feed("news.atom")
-    broken_xml = norms.replace(b"</channel>", b"<item><title>Broken & <b>unclosed</title></channel>")
-    # Declared UTF-8 (header and XML), written in Windows-1252.
-    wrong_encoding = norms.replace(b"faster laptop", "faster laptop for the caf\u00e9".encode("cp1252")).replace(
-        b"norms.example.org", b"enc.example.org"
-    )
-    feeds = {
-        "healthy rss": s.add("/healthy.rss", norms),
-        "healthy atom": s.add("/healthy.atom", atom, content_type="application/atom+xml"),
-        "slow first byte": s.add("/slow", handler=slow_first_byte),
-        "one byte a second": s.add("/trickle", handler=one_byte_per_second),
-        "never answers": silent_server.url,
-        "server error": s.add("/500", b"oops", status=500, content_type="text/plain"),
-        "not found": s.add("/404", b"nope", status=404, content_type="text/plain"),
-        "gone": s.add("/410", b"gone", status=410, content_type="text/plain"),
-        "redirect loop": s.add("/loop-a", b"", status=302, headers={"Location": "/loop-b"}, conditional=False),
-        "gzip": s.add("/gzip.rss", norms.replace(b"nw-1", b"gz-1"), gzip=True),
-        "too large": s.add("/large.rss", norms + b"<!--" + b"x" * 300_000 + b"-->"),
-        # 1 KB on the wire, past the cap once inflated: the cap holds on what is decompressed.
-        "gzip bomb": s.add("/bomb.rss", gzip.compress(norms + b"<!--" + b" " * 1_000_000 + b"-->"),
-                           headers={"Content-Encoding": "gzip"}),
-        "corrupt gzip": s.add("/corrupt.rss", b"\x1f\x8b\x08\x00" + b"not gzip at all" * 20,
-                              headers={"Content-Encoding": "gzip"}),
-        "labeled gzip, sent plain": s.add("/mislabeled.rss", norms.replace(b"nw-1", b"ml-1"),
-                                          headers={"Content-Encoding": "gzip"}),
-        "deflate": s.add("/deflate.rss", zlib.compress(norms.replace(b"nw-1", b"df-1")), headers={"Content-Encoding": "deflate"}),
-        "raw deflate": s.add("/raw-deflate.rss", _raw_deflate(norms.replace(b"nw-1", b"rd-1")),
-                             headers={"Content-Encoding": "deflate"}),
-        "html page": s.add("/page.html", b"<html><head><title>Blog</title></head><body><p>Hello</p></body></html>",
-                           content_type="text/html"),
-        "invalid xml": s.add("/invalid.rss", broken_xml.replace(b"nw-1", b"bx-1")),
-        "wrong encoding": s.add("/enc.rss", wrong_encoding.replace(b"nw-1", b"we-1")),
-        "empty 200": s.add("/empty", b""),
-    }
-    s.add("/loop-b", b"", status=302, headers={"Location": "/loop-a"}, conditional=False)
-    cfg = write_config(tmp_path, list(feeds.items()), corpus=None, fetch=fetch_settings())
+NORMS = fixture_feed("norms.rss")
+# Declared UTF-8 (header and XML), written in Windows-1252.
+WRONG_ENCODING = NORMS.replace(b"faster laptop", "faster laptop for the caf\u00e9".encode("cp1252")).replace(
+    b"norms.example.org", b"enc.example.org")
+BROKEN_XML = NORMS.replace(b"</channel>", b"<item><title>Broken & <b>unclosed</title></channel>")
 
-    started = time.monotonic()
-    report = collect_json(cli_run, cfg)
-    elapsed = time.monotonic() - started
-    # Every slow case is cut at the timeout; they run side by side.
-    assert elapsed < TIMEOUT * 3, elapsed
-
-    by_name = {f["name"]: f for f in report["feeds"]}
-    assert [f["name"] for f in report["feeds"]] == list(feeds)  # reported in config order
-
-    def status(name):
-        return by_name[name]["status"], by_name[name]["error"] or ""
-
-    assert status("healthy rss") == ("ok", "")
-    assert status("healthy atom") == ("ok", "")
-    for name in ("slow first byte", "one byte a second", "never answers"):
-        st, err = status(name)
-        assert st == "failed" and err.startswith(f"timed out after {TIMEOUT} s"), (name, err)
-        assert "raise [fetch] timeout" in err
-    assert status("server error")[0] == "failed" and "HTTP 500" in status("server error")[1]
-    assert "retried" in status("server error")[1]
-    assert status("not found")[0] == "failed" and "HTTP 404" in status("not found")[1]
-    assert status("gone")[0] == "gone" and "410 Gone" in status("gone")[1]
-    assert "redirect loop" in status("redirect loop")[1]
-    assert status("gzip") == ("ok", "")
-    assert "larger than 200000 bytes" in status("too large")[1]
-    assert status("gzip bomb")[0] == "failed" and "larger than 200000 bytes" in status("gzip bomb")[1]
-    assert status("corrupt gzip")[0] == "failed" and "does not decode (gzip" in status("corrupt gzip")[1]
-    assert status("deflate") == ("ok", "") and status("raw deflate") == ("ok", "")
-    assert status("labeled gzip, sent plain") == ("ok", "")
-    assert "labels the body gzip but sent it uncompressed" in by_name["labeled gzip, sent plain"]["warning"]
-    assert "not a feed (text/html" in status("html page")[1]
-    assert status("empty 200")[0] == "failed" and "empty response" in status("empty 200")[1]
+# name: (route path, body or handler, route options, status, words in the error, words in the warning)
+MISBEHAVIOURS = {
+    "healthy rss": ("/healthy.rss", NORMS, {}, "ok", (), ()),
+    "healthy atom": ("/healthy.atom", fixture_feed("news.atom"), {"content_type": "application/atom+xml"}, "ok", (), ()),
+    "slow first byte": ("/slow", slow_first_byte, {}, "failed", (f"timed out after {TIMEOUT} s", "raise [fetch] timeout"), ()),
+    "one byte a second": ("/trickle", one_byte_per_second, {}, "failed",
+                          (f"timed out after {TIMEOUT} s", "raise [fetch] timeout"), ()),
+    "never answers": (None, None, {}, "failed", (f"timed out after {TIMEOUT} s", "raise [fetch] timeout"), ()),
+    "server error": ("/500", b"oops", {"status": 500, "content_type": "text/plain"}, "failed", ("HTTP 500", "retried"), ()),
+    "not found": ("/404", b"nope", {"status": 404, "content_type": "text/plain"}, "failed", ("HTTP 404", "check the URL"), ()),
+    "gone": ("/410", b"gone", {"status": 410, "content_type": "text/plain"}, "gone", ("410 Gone",), ()),
+    "redirect loop": ("/loop-a", b"", {"status": 302, "headers": {"Location": "/loop-b"}, "conditional": False},
+                      "failed", ("redirect loop",), ()),
+    "gzip": ("/gzip.rss", NORMS.replace(b"nw-1", b"gz-1"), {"gzip": True}, "ok", (), ()),
+    "too large": ("/large.rss", NORMS + b"<!--" + b"x" * 300_000 + b"-->", {}, "failed", ("larger than 200000 bytes",), ()),
+    # 1 KB on the wire, past the cap once inflated: the cap holds on what is decompressed.
+    "gzip bomb": ("/bomb.rss", gzip.compress(NORMS + b"<!--" + b" " * 1_000_000 + b"-->"),
+                  {"headers": {"Content-Encoding": "gzip"}}, "failed", ("larger than 200000 bytes",), ()),
+    "corrupt gzip": ("/corrupt.rss", b"\x1f\x8b\x08\x00" + b"not gzip at all" * 20, {"headers": {"Content-Encoding": "gzip"}},
+                     "failed", ("does not decode (gzip",), ()),
+    "labeled gzip, sent plain": ("/mislabeled.rss", NORMS.replace(b"nw-1", b"ml-1"), {"headers": {"Content-Encoding": "gzip"}},
+                                 "ok", (), ("labels the body gzip but sent it uncompressed",)),
+    "deflate": ("/deflate.rss", zlib.compress(NORMS.replace(b"nw-1", b"df-1")), {"headers": {"Content-Encoding": "deflate"}},
+                "ok", (), ()),
+    "raw deflate": ("/raw-deflate.rss", _raw_deflate(NORMS.replace(b"nw-1", b"rd-1")),
+                    {"headers": {"Content-Encoding": "deflate"}}, "ok", (), ()),
+    "html page": ("/page.html", b"<html><head><title>Blog</title></head><body><p>Hello</p></body></html>",
+                  {"content_type": "text/html"}, "failed", ("not a feed (text/html",), ()),
     # Bozo feeds keep what parses and say so.
-    assert status("invalid xml")[0] == "ok" and "not well-formed" in by_name["invalid xml"]["warning"]
-    assert status("wrong encoding")[0] == "ok" and by_name["wrong encoding"]["warning"]
-    assert "Acme launches a faster laptop for the caf\u00e9 with a brighter screen" in stored(tmp_path, "wrong encoding")
+    "invalid xml": ("/invalid.rss", BROKEN_XML.replace(b"nw-1", b"bx-1"), {}, "ok", (), ("not well-formed",)),
+    "wrong encoding": ("/enc.rss", WRONG_ENCODING.replace(b"nw-1", b"we-1"), {}, "ok", (), ("declared as utf-8, but parsed as windows-1252",)),
+    "empty 200": ("/empty", b"", {}, "failed", ("empty response",), ()),
+}
+# What an ok feed carried, stored under it or as another source of the same story stored first.
+STORED = {
+    "healthy rss": NORMS_TITLES,
+    "healthy atom": 3,
+    "invalid xml": NORMS_TITLES | {"Broken & unclosed"},
+    "wrong encoding": NORMS_TITLES - {"Acme launches a faster laptop with a brighter screen"}
+    | {"Acme launches a faster laptop for the caf\u00e9 with a brighter screen"},
+}
 
-    # Every entry of every healthy feed is stored, whatever the others did.
-    assert stored(tmp_path, "healthy rss") == NORMS_TITLES
-    assert len(stored(tmp_path, "healthy atom")) == 3
-    # gzip and the bozo feeds are the same stories under other GUIDs: kept once, with every source remembered.
-    db = sqlite3.connect(tmp_path / "state" / "briefings.sqlite3")
-    carriers = {row[0] for row in db.execute("SELECT source_name FROM entry_sources")}
-    assert {"gzip", "deflate", "raw deflate", "labeled gzip, sent plain", "invalid xml", "wrong encoding"} <= carriers
-    # The gzip feed was sent compressed.
-    gz = [r for r in s.log if r.path == "/gzip.rss"][0]
-    assert "gzip" in gz.headers.get("Accept-Encoding", "")
-    # Health is stored per feed.
-    row = db.execute("SELECT consecutive_failures, last_error, disabled FROM feeds WHERE name = 'gone'").fetchone()
-    assert row[0] == 1 and "410" in row[1] and row[2] == 1
-    db.close()
+
+@pytest.fixture(scope="module")
+def misbehaving_collect(tmp_path_factory):
+    """One collect of every misbehaving feed at once, side by side: (report, seconds, folder, server)."""
+    from conftest import FeedServer
+
+    server, silent = FeedServer(), SilentServer()
+    try:
+        feeds = []
+        for name, (path, body, options, *_) in MISBEHAVIOURS.items():
+            if path is None:
+                feeds.append((name, silent.url))
+            elif callable(body):
+                feeds.append((name, server.add(path, handler=body, **options)))
+            else:
+                feeds.append((name, server.add(path, body, **options)))
+        server.add("/loop-b", b"", status=302, headers={"Location": "/loop-a"}, conditional=False)
+        folder = tmp_path_factory.mktemp("misbehaving")
+        cfg = write_config(folder, feeds, corpus=None, fetch=fetch_settings())
+        from click.testing import CliRunner
+
+        from briefings.cli import cli
+
+        started = time.monotonic()
+        result = CliRunner().invoke(cli, ["--config", str(cfg), "collect", "--json"], catch_exceptions=False)
+        seconds = time.monotonic() - started
+        assert result.exit_code == 0, result.output
+        yield json.loads(result.stdout), seconds, folder, server
+    finally:
+        silent.close()
+        server.close()
+
+
+@pytest.mark.parametrize("name", list(MISBEHAVIOURS))
+def test_each_misbehaviour_is_reported_and_each_healthy_feed_stored(misbehaving_collect, name):
+    report, _, folder, _ = misbehaving_collect
+    *_, status, error_words, warning_words = MISBEHAVIOURS[name]
+    (feed,) = [f for f in report["feeds"] if f["name"] == name]
+    assert feed["status"] == status, feed
+    for word in error_words:
+        assert word in (feed["error"] or ""), feed
+    if not error_words:
+        assert not feed["error"], feed
+    for word in warning_words:
+        assert word.lower() in (feed["warning"] or "").lower(), feed["warning"]
+    carried = stored(folder, name)
+    if status == "ok":
+        expected = STORED.get(name, NORMS_TITLES)
+        assert (len(carried) == expected) if isinstance(expected, int) else (carried == expected), carried
+    else:
+        assert not carried
+
+
+def test_misbehaving_feeds_run_side_by_side_and_are_reported_in_config_order(misbehaving_collect):
+    report, seconds, folder, server = misbehaving_collect
+    # Every slow case is cut at the timeout; they run side by side.
+    assert seconds < TIMEOUT * 3, seconds
+    assert [f["name"] for f in report["feeds"]] == list(MISBEHAVIOURS)
+    # The gzip feed was asked for compressed.
+    (request,) = [r for r in server.log if r.path == "/gzip.rss"]
+    assert "gzip" in request.headers.get("Accept-Encoding", "")
+    # The copies under other GUIDs are stored once, with every source remembered; health is stored per feed.
+    db = sqlite3.connect(folder / "state" / "briefings.sqlite3")
+    try:
+        carriers = {row[0] for row in db.execute("SELECT source_name FROM entry_sources")}
+        assert {"gzip", "deflate", "raw deflate", "labeled gzip, sent plain", "invalid xml", "wrong encoding"} <= carriers
+        row = db.execute("SELECT consecutive_failures, last_error, disabled FROM feeds WHERE name = 'gone'").fetchone()
+        assert row[0] == 1 and "410" in row[1] and row[2] == 1
+    finally:
+        db.close()
 
 
 def test_gone_feed_is_not_requested_again(tmp_path, feed_server, cli_run):
@@ -235,6 +262,21 @@ def test_gone_feed_is_not_requested_again(tmp_path, feed_server, cli_run):
     assert feed_server.statuses("/410") == [410]
     assert second["feeds"][0]["status"] == "skipped"
     assert "disabled after 410 Gone" in second["feeds"][0]["error"]
+
+
+def test_gone_feed_is_enabled_again_when_its_url_changes(tmp_path, feed_server, cli_run):
+    gone = feed_server.add("/410", b"", status=410)
+    cfg = write_config(tmp_path, [("gone", gone)], corpus=None, fetch=fetch_settings())
+    assert collect_json(cli_run, cfg)["feeds"][0]["status"] == "gone"
+    assert collect_json(cli_run, cfg)["feeds"][0]["status"] == "skipped"
+    new = feed_server.add("/new.rss", fixture_feed("norms.rss"))
+    cfg.write_text(cfg.read_text().replace(gone, new))
+    again = collect_json(cli_run, cfg)["feeds"][0]
+    assert (again["status"], again["url"], again["entries"]) == ("ok", new, 4)
+    assert feed_server.statuses("/410") == [410] and feed_server.statuses("/new.rss") == [200]
+    row = sqlite3.connect(tmp_path / "state" / "briefings.sqlite3").execute(
+        "SELECT disabled, consecutive_failures, url FROM feeds WHERE name = 'gone'").fetchone()
+    assert row == (0, 0, new)
 
 
 @pytest.mark.parametrize("code", [301, 308])
@@ -262,19 +304,57 @@ def test_temporary_redirect_keeps_the_configured_url(tmp_path, feed_server, cli_
     assert feed_server.statuses("/old.rss") == [302, 302]
 
 
-def test_conditional_get_costs_no_parse(tmp_path, feed_server, cli_run):
-    url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
-    cfg = write_config(tmp_path, [("norms", url)], corpus=None, fetch=fetch_settings())
+# A collect in a fresh process, which then says whether it ever loaded the feed parser.
+COLLECT_THEN_REPORT_MODULES = """
+import json, sys
+from briefings.cli import cli
+try:
+    cli(["--config", sys.argv[1], "collect", "--json"])
+except SystemExit as end:
+    assert not end.code, end.code
+print(json.dumps({"feedparser": "feedparser" in sys.modules, "parse": "briefings.collect.parse" in sys.modules
+                  and "feedparser" in vars(sys.modules["briefings.collect.parse"])}), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("count", [1, 4])  # parsed in the collecting thread; in worker processes
+def test_conditional_get_costs_no_parse(tmp_path, feed_server, cli_run, count):
+    feeds = [(f"norms {i}", feed_server.add(f"/norms{i}.rss", fixture_feed("norms.rss").replace(b"nw-", f"n{i}-".encode())))
+             for i in range(count)]
+    cfg = write_config(tmp_path, feeds, corpus=None, fetch=fetch_settings(workers=2))
     first = collect_json(cli_run, cfg)
-    second = collect_json(cli_run, cfg)
-    assert feed_server.statuses("/norms.rss") == [200, 304]
-    request = [r for r in feed_server.log if r.path == "/norms.rss"][1]
-    assert request.headers["If-None-Match"].startswith('"')
-    assert request.headers["If-Modified-Since"].endswith("GMT")
-    assert first["feeds"][0]["entries"] == 4 and first["new_entries"] == 4
-    assert second["feeds"][0] | {"seconds": 0} == second["feeds"][0] | {"seconds": 0}
-    assert second["feeds"][0]["status"] == "not-modified"
-    assert second["feeds"][0]["entries"] == 0 and second["new_entries"] == 0
+    assert [f["entries"] for f in first["feeds"]] == [4] * count
+    run = subprocess.run([sys.executable, "-c", COLLECT_THEN_REPORT_MODULES, str(cfg)],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    second = json.loads(run.stdout)
+    assert json.loads(run.stderr.splitlines()[-1]) == {"feedparser": False, "parse": False}
+    for i in range(count):
+        assert feed_server.statuses(f"/norms{i}.rss") == [200, 304]
+        request = [r for r in feed_server.log if r.path == f"/norms{i}.rss"][1]
+        assert request.headers["If-None-Match"].startswith('"')
+        assert request.headers["If-Modified-Since"].endswith("GMT")
+    assert [(f["status"], f["entries"]) for f in second["feeds"]] == [("not-modified", 0)] * count
+    assert second["new_entries"] == 0
+
+
+def test_the_test_server_serves_a_changed_feed_as_modified(feed_server):
+    """What the tests above rely on: a feed whose body changed is never answered 304, whichever validator is sent."""
+    import httpx
+
+    url = feed_server.add("/f.rss", fixture_feed("norms.rss"))
+    first = httpx.get(url)
+    validators = {"If-None-Match": first.headers["ETag"], "If-Modified-Since": first.headers["Last-Modified"]}
+    for sent in ({"If-None-Match"}, {"If-Modified-Since"}, set(validators)):
+        headers = {k: v for k, v in validators.items() if k in sent}
+        assert httpx.get(url, headers=headers).status_code == 304, sent
+    feed_server.add("/f.rss", fixture_feed("norms.rss").replace(b"nw-1", b"changed-1"))
+    for sent in ({"If-None-Match"}, {"If-Modified-Since"}, set(validators)):
+        headers = {k: v for k, v in validators.items() if k in sent}
+        changed = httpx.get(url, headers=headers)
+        assert changed.status_code == 200 and b"changed-1" in changed.content, sent
+        assert changed.headers["ETag"] != validators["If-None-Match"]
+        assert changed.headers["Last-Modified"] != validators["If-Modified-Since"]
 
 
 def test_user_agent_names_briefings_version_and_url(tmp_path, feed_server, cli_run):
@@ -314,20 +394,20 @@ def test_per_host_limit_is_respected(tmp_path, feed_server, cli_run):
 def test_failing_feed_backs_off_exponentially_and_success_resets(tmp_path):
     now = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
     with Store(tmp_path / "s.sqlite3") as store:
-        store.ensure_feed("flaky", "http://127.0.0.1:9/flaky")
+        store.feeds.ensure("flaky", "http://127.0.0.1:9/flaky")
         waits = []
         for i in range(8):
-            store.record_feed(FeedResult("flaky", "u", "failed", error="HTTP 503"), now=now, backoff_max_hours=6)
-            row = store.feed_state("flaky")
-            waits.append((datetime.fromisoformat(row["next_try"]) - now) if row["next_try"] else timedelta(0))
-        assert row["consecutive_failures"] == 8
+            store.feeds.record(FeedResult("flaky", "u", "failed", error="HTTP 503"), now=now, backoff_max_hours=6)
+            row = store.feeds.get("flaky")
+            waits.append((row.next_try - now) if row.next_try else timedelta(0))
+        assert row.consecutive_failures == 8
         hours = [w.total_seconds() / 3600 for w in waits]
         assert hours[0] == 0  # one failure: tried again next run
         assert hours[1:5] == [0.5, 1, 2, 4]
         assert hours[5:] == [6, 6, 6]  # capped
-        store.record_feed(FeedResult("flaky", "u", "ok"), now=now, backoff_max_hours=6)
-        row = store.feed_state("flaky")
-        assert row["consecutive_failures"] == 0 and row["next_try"] is None and row["last_success"]
+        store.feeds.record(FeedResult("flaky", "u", "ok"), now=now, backoff_max_hours=6)
+        row = store.feeds.get("flaky")
+        assert row.consecutive_failures == 0 and row.next_try is None and row.last_success == now
 
 
 def test_backing_off_feed_is_skipped_with_the_reason(tmp_path, feed_server, cli_run):

@@ -19,7 +19,7 @@ from briefings import timetable
 from briefings.errors import ConfigError
 from briefings.lock import job_lock
 from briefings.store import Store
-from conftest import fixture_feed, mail_config, write_config
+from conftest import db_rows, fixture_feed, mail_config, write_config
 
 STOP_BOUND = 10  # seconds a stopped daemon may take to exit
 
@@ -97,14 +97,6 @@ LATER_RSS = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel
 </channel></rss>"""
 
 
-def db_rows(tmp: Path, sql: str) -> list[tuple]:
-    db = sqlite3.connect(tmp / "state" / "briefings.sqlite3")
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.close()
-
-
 # -- the timetable --------------------------------------------------------------
 
 
@@ -152,16 +144,47 @@ def test_malformed_schedule_names_file_line_and_key(tmp_path, table, key, messag
 
 
 def test_dry_run_prints_the_next_ten_jobs(tmp_path, cli_run):
+    from zoneinfo import ZoneInfo
+
     cfg = write_config(tmp_path, corpus=None, extra=schedule_table(
         collect="every 2 hours", briefing='["monday 08:00", "thursday 17:30"]', catch_up="true").replace(
         "[schedule]\n", '[schedule]\ntimezone = "America/New_York"\n'))
+    tz = ZoneInfo("America/New_York")
+    before = datetime.now(timezone.utc).replace(microsecond=0)
     result = cli_run("--config", cfg, "daemon", "--dry-run")
+    after = datetime.now(timezone.utc)
     assert result.exit_code == 0, result.output
-    lines = [line for line in result.stdout.splitlines() if re.match(r"^\s+\w{3} \d{4}-", line)]
-    assert len(lines) >= 10
-    assert all(("EST" in line or "EDT" in line) and "UTC)" in line for line in lines)
     assert "no briefing has been made yet" in result.stdout
-    assert any("briefing" in line and ("Mon" in line[:6] or "Thu" in line[:6]) for line in lines)
+    line = re.compile(r"^  (\w{3}) (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (E[SD]T)  (\w+)\s+\((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC\)$")
+    jobs = []
+    for text in result.stdout.splitlines():
+        m = line.match(text)
+        if m:
+            day, local, abbrev, name, utc = m.groups()
+            when = datetime.fromisoformat(utc).replace(tzinfo=timezone.utc)
+            # The local time printed is that UTC moment in New York, with the right zone name for its date.
+            shown = when.astimezone(tz)
+            assert (shown.strftime("%a"), shown.strftime("%Y-%m-%d %H:%M:%S"), shown.tzname()) == (day, local, abbrev)
+            jobs.append((name, when, shown))
+    assert len(jobs) >= 10
+    assert [when for _, when, _ in jobs] == sorted(when for _, when, _ in jobs)
+    # collect: every 2 hours from now.
+    collects = [when for name, when, _ in jobs if name == "collect"]
+    assert before + timedelta(hours=2) - timedelta(seconds=1) <= collects[0] <= after + timedelta(hours=2)
+    assert all(b - a == timedelta(hours=2) for a, b in zip(collects, collects[1:]))
+    # briefing: the first Monday 08:00 or Thursday 17:30 in New York after now, found here day by day.
+    briefings = [shown for name, _, shown in jobs if name == "briefing"]
+    assert briefings and all((b.strftime("%a %H:%M:%S") in ("Mon 08:00:00", "Thu 17:30:00")) for b in briefings)
+    local_now = before.astimezone(tz)
+    expected = min(
+        candidate
+        for offset in range(8)
+        for weekday, hour, minute in ((0, 8, 0), (3, 17, 30))
+        for candidate in [datetime.combine(local_now.date() + timedelta(days=offset),
+                                           datetime.min.time().replace(hour=hour, minute=minute), tzinfo=tz)]
+        if candidate.weekday() == weekday and candidate > local_now
+    )
+    assert briefings[0] == expected
 
 
 # -- the daemon process -----------------------------------------------------------
@@ -185,6 +208,30 @@ def test_daemon_collects_and_sends_on_schedule_then_stops_cleanly(tmp_path, feed
     assert code == 0 and seconds < STOP_BOUND
     assert "SIGTERM received" in daemon.text() and "daemon stopped after" in daemon.text()
     assert sink.copies() == {"ana@example.org": 1}  # later briefing jobs found nothing new to send
+
+
+def test_the_collect_job_sends_the_deliveries_due_a_retry(tmp_path, feed_server, smtp_sink, daemons, cli_run):
+    sink = smtp_sink()
+    sink.refuse = {"ana@example.org": "451 4.3.0 Later", "ben@example.org": "451 4.3.0 Later"}
+    url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
+    extra = mail_config(sink.port, [{"email": "ana@example.org"}, {"email": "ben@example.org"}]) + schedule_table(
+        collect="every 1 second")
+    cfg = write_config(tmp_path, [("norms", url)], corpus=None, extra=extra)
+    assert "will retry" in cli_run("--config", cfg, "run").stderr  # retry_minutes = 0: due again at once
+    # Ben's retry is not due for a day: the daemon leaves it waiting.
+    later = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+    db = sqlite3.connect(tmp_path / "state" / "briefings.sqlite3")
+    db.execute("UPDATE deliveries SET next_try = ? WHERE recipient = 'ben@example.org'", (later,))
+    db.commit()
+    db.close()
+    sink.refuse = {}
+    daemon = daemons(cfg, tmp_path)
+    log = daemon.wait_for(r"job collect done in [\d.]+ s: .*; outbox: 1 sent", timeout=30)
+    assert "job briefing" not in log  # the weekly briefing is not due: the collect job sent it
+    assert daemon.stop()[0] == 0
+    assert sink.copies() == {"ana@example.org": 1}
+    status = dict(db_rows(tmp_path, "SELECT recipient, status FROM deliveries"))
+    assert status == {"ana@example.org": "sent", "ben@example.org": "pending"}
 
 
 def test_sigterm_during_a_collect_leaves_the_store_consistent_and_the_next_start_carries_on(
@@ -259,7 +306,7 @@ def test_catch_up_sends_the_missed_briefing_once(tmp_path, feed_server, smtp_sin
     cfg = write_config(tmp_path, [("norms", url)], corpus=None, extra=extra)
     config = config_module.load(cfg)
     with Store(config.state.path) as store:  # the last briefing ran the day before
-        store.set_time("last_briefing_run", due - timedelta(days=1))
+        store.meta.set_time("last_briefing_run", due - timedelta(days=1))
     daemon = daemons(cfg, tmp_path)
     log = daemon.wait_for("job briefing done", timeout=30)
     assert re.search(r"catch-up: the briefing due .* was missed", log)
@@ -278,12 +325,13 @@ def test_a_job_that_raises_is_logged_retried_and_the_daemon_goes_on(tmp_path, fe
     url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
     mine = tmp_path / "my-templates"
     mine.mkdir()
-    (mine / "briefing.html.j2").write_text("<p>{{ no_such_variable.attribute }}</p>")
+    # Not a template fault (those are one line, no traceback) but an exception from the code it runs.
+    (mine / "briefing.html.j2").write_text("<p>{{ 7 // 0 }}</p>")
     cfg = write_config(tmp_path, [("norms", url)], corpus=None,
                        extra='[render]\ntemplates = "my-templates"\n' + schedule_table(briefing='["every 2 seconds"]'))
     daemon = daemons(cfg, tmp_path)
     log = daemon.wait_for(r"job briefing failed after [\d.]+ s \(2 in a row\)", timeout=30)
-    assert "job briefing raised" in log and "Traceback" in log and "no_such_variable" in log
+    assert "job briefing raised" in log and "Traceback" in log and "ZeroDivisionError" in log
     assert re.search(r"trying again in 1 s", log) and re.search(r"trying again in 2 s", log)
     assert daemon.proc.poll() is None
     assert db_rows(tmp_path, "SELECT COUNT(*) FROM entries WHERE briefing_id IS NULL")[0][0] == 4  # nothing lost
@@ -333,15 +381,17 @@ def test_init_writes_a_working_folder(tmp_path, cli_run):
     config = config_module.load(folder / "config.toml")
     assert config.render.templates == (folder / "templates").resolve()
     assert len(config.themes) == 12
-    (folder / "templates" / "subject.txt.j2").write_text("edited")
+    edited = '{% extends "default:briefing.html.j2" %}{% block footer %}<tr><td>Edited footer</td></tr>{% endblock %}'
+    (folder / "templates" / "briefing.html.j2").write_text(edited)
     result = cli_run("init", folder)
-    assert "kept" in result.stderr and (folder / "templates" / "subject.txt.j2").read_text() == "edited"
+    assert "kept" in result.stderr and (folder / "templates" / "briefing.html.j2").read_text() == edited
     # Offline: the shipped feeds fail fast, the reading list still makes a briefing.
     text = (folder / "config.toml").read_text()
     (folder / "config.toml").write_text(re.sub(r"\[\[feeds\]\]\nname = [^\n]+\nurl = [^\n]+\n", "", text))
     result = cli_run("--config", folder / "config.toml", "run")
     assert result.exit_code == 0, result.output
-    assert list((folder / "archive").glob("*.html"))
+    assert all("Edited footer" in p.read_text() for p in (folder / "archive").glob("2*.html"))
+    assert list((folder / "archive").glob("2*.html"))
     assert os.path.getsize(folder / "state" / "briefings.sqlite3") > 0
 
 
@@ -358,3 +408,21 @@ def test_a_long_collect_does_not_skip_the_briefing(tmp_path, feed_server, daemon
     jobs = re.findall(r"job (collect|briefing) done in ([\d.]+) s", log)
     assert any(name == "collect" and float(s) >= 2.5 for name, s in jobs)  # the collects were long...
     assert [name for name, _ in jobs].count("briefing") >= 2  # ...and the briefings still ran
+
+
+@pytest.mark.parametrize("in_a_row", [2, 13, 60, 500])
+def test_a_job_failing_many_times_in_a_row_is_retried_within_the_hour(tmp_path, in_a_row):
+    from briefings.daemon import Daemon
+    from briefings.errors import BriefingsError
+
+    cfg = write_config(tmp_path, corpus=None, extra=schedule_table(collect="every 30 minutes"))
+    daemon = Daemon(cfg, config_module.load(cfg))
+    daemon.failures["collect"] = in_a_row - 1
+
+    def failing() -> str:
+        raise BriefingsError("the feeds' host is down", "try again later")
+
+    daemon._job("collect", failing)
+    assert daemon.failures["collect"] == in_a_row
+    # retry_seconds = 1, doubled with each failure after the first, at most an hour
+    assert daemon.retries["collect"].interval == min(3600, 2 ** (in_a_row - 1))

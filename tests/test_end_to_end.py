@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -10,13 +11,16 @@ import sqlite3
 import subprocess
 import sys
 import tomllib
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from briefings import config as config_module
-from briefings.store import SCHEMA_VERSION, Store
-from conftest import ROOT, fixture_feed, free_port, write_config
+from briefings.store import MIGRATIONS, SCHEMA_VERSION, Store
+from conftest import BACKEND, ROOT, db_rows, fixture_feed, free_port, state_store, write_config
+
+pytestmark = pytest.mark.usefixtures("backend")  # each test on SQLite and on PostgreSQL
 
 THEME_IDS = [
     "harmonization", "risk-reduction", "transparency", "collaboration", "proportionality", "information-sharing",
@@ -97,12 +101,22 @@ def test_briefing_html_reads_as_promised(tmp_path, feed_server, cli_run):
 def test_secondary_themes_are_tags(tmp_path, feed_server, cli_run):
     cfg = write_config(tmp_path, serve_fixture_feeds(feed_server))
     cli_run("--config", cfg, "run")
-    with Store(tmp_path / "state" / "briefings.sqlite3") as store:
+    with state_store(tmp_path) as store:
         rows = store.db.execute("SELECT title, theme, themes FROM entries WHERE themes IS NOT NULL").fetchall()
     multi = [r for r in rows if len(json.loads(r["themes"])) > 1]
     assert multi, [tuple(r) for r in rows]
+    names = {t.id: t.name for t in config_module.load(cfg).themes}
     page = next(p for p in (tmp_path / "archive").glob("*.html") if p.name != "index.html").read_text()
-    assert 'class="tag"' in page
+    # Each entry's block carries exactly its secondary themes as tags, by name; the primary is its section.
+    blocks = {}
+    for block in re.split(r'<div class="entry"', page)[1:]:
+        title = re.search(r'<h3 class="entry-title"[^>]*>(?:<a [^>]*>)?(.*?)<', block, flags=re.S).group(1)
+        blocks[html.unescape(title)] = re.findall(r'<span class="tag"[^>]*>(.*?)</span>', block)
+    for row in rows:
+        if row["title"] in blocks:
+            secondary = json.loads(row["themes"])[1:]
+            assert blocks[row["title"]] == [html.escape(names[t]) for t in secondary], row["title"]
+    assert any(blocks[r["title"]] for r in multi if r["title"] in blocks)
 
 
 def test_json_report_on_stdout(tmp_path, feed_server, cli_run):
@@ -127,6 +141,8 @@ def test_dry_run_writes_and_marks_nothing(tmp_path, feed_server, cli_run):
     assert "Would write" in result.stderr
     assert not (tmp_path / "archive").exists()
     assert not (tmp_path / "state" / "briefings.sqlite3").exists()
+    if BACKEND["url"]:  # PostgreSQL: the schema may be made, but nothing is stored
+        assert db_rows(tmp_path, "SELECT COUNT(*) FROM entries") == [(0,)]
     # The real run afterwards still finds everything new.
     real = cli_run("--config", cfg, "run", "--json")
     assert json.loads(real.stdout)["briefing"] is not None
@@ -160,7 +176,7 @@ def test_entries_included_once_new_ones_next_time(tmp_path, feed_server, cli_run
     second = json.loads(cli_run("--config", cfg, "run", "--json").stdout)
     assert second["new_entries"] == 1
     assert second["briefing"]["entries"] == 1
-    with Store(tmp_path / "state" / "briefings.sqlite3") as store:
+    with state_store(tmp_path) as store:
         counts = store.db.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM entries").fetchone()
         assert counts[0] == counts[1] == 5
         assert store.db.execute("SELECT COUNT(*) FROM entries WHERE briefing_id IS NULL").fetchone()[0] == 0
@@ -206,6 +222,7 @@ def test_unreadable_corpus_document_is_skipped_and_named(tmp_path, cli_run):
     assert "Wrote" in result.stderr
 
 
+@pytest.mark.sqlite_only
 def test_store_schema_is_versioned_and_migrations_are_idempotent(tmp_path):
     path = tmp_path / "s.sqlite3"
     with Store(path) as store:
@@ -220,6 +237,66 @@ def test_store_schema_is_versioned_and_migrations_are_idempotent(tmp_path):
 
     with pytest.raises(StoreError, match="newer than this briefings"):
         Store(path)
+
+
+def _database_at_version(path: Path, version: int) -> None:
+    """A state file as briefings left it at schema `version`, holding a feed, entries, a briefing and its outbox."""
+    db = sqlite3.connect(path, isolation_level=None)
+    for script in MIGRATIONS[:version]:
+        db.executescript(script)
+    db.execute(f"PRAGMA user_version = {version}")
+    db.execute("INSERT INTO feeds (name, url, etag, last_modified, status, consecutive_failures)"
+               " VALUES ('Norms Watch', 'https://norms.example.org/feed', '\"v1\"', 'Mon, 16 Nov 2026 08:00:00 GMT', 'ok', 0)")
+    db.execute("INSERT INTO briefings (id, slug, title, created, period_end, entry_count, theme_counts)"
+               " VALUES (1, '2026-11-16-norms', 'Norms', '2026-11-16T08:00:00+00:00', '2026-11-16T08:00:00+00:00', 1,"
+               " '{\"confidence-building\": 1}')")
+    for i, briefing in ((1, 1), (2, None)):
+        db.execute("INSERT INTO entries (id, key, source_kind, source_name, title, link, first_seen, summary_html,"
+                   " theme, themes, scores, evidence, briefing_id) VALUES (?, ?, 'feed', 'Norms Watch', ?, ?,"
+                   " '2026-11-15T08:00:00+00:00', '<p>Body</p>', 'confidence-building', '[\"confidence-building\"]',"
+                   " '{\"confidence-building\": 9.0}', '{}', ?)",
+                   (i, f"key-{i}", f"Story {i}", f"https://norms.example.org/{i}", briefing))
+    db.execute("INSERT INTO entry_sources (entry_id, source_name, link, key, first_seen)"
+               " VALUES (2, 'Other', 'https://other.example.org/2', 'other-2', '2026-11-15T09:00:00+00:00')")
+    db.execute("INSERT INTO briefing_entries (briefing_id, entry_id, theme, position) VALUES (1, 1, 'confidence-building', 0)")
+    db.execute("INSERT INTO deliveries (briefing_id, recipient, status, attempts, last_error, message_id)"
+               " VALUES (1, 'ana@example.org', 'pending', 1, '451 later', '<m1@norms.example.org>')")
+    if version >= 2:
+        db.execute("UPDATE deliveries SET name = 'Ana', themes = '[\"confidence-building\"]'")
+    if version >= 3:
+        db.execute("INSERT INTO meta (key, value) VALUES ('last_briefing_run', '2026-11-16T08:05:00+00:00')")
+    if version >= 4:
+        db.execute("UPDATE feeds SET item_hashes = X'00112233'")
+    db.close()
+
+
+@pytest.mark.parametrize("version", range(1, SCHEMA_VERSION))
+@pytest.mark.sqlite_only
+def test_every_migration_keeps_the_data_of_the_schema_before(tmp_path, version):
+    path = tmp_path / "state.sqlite3"
+    _database_at_version(path, version)
+    with Store(path) as store:
+        assert store.version == SCHEMA_VERSION
+        feed = store.feeds.get("Norms Watch")
+        assert (feed.url, feed.etag, feed.status) == ("https://norms.example.org/feed", '"v1"', "ok")
+        assert feed.item_hashes == (b"\x00\x11\x22\x33" if version >= 4 else None)
+        pending = store.entries.pending()
+        assert [(e.title, c.theme) for e, c in pending] == [("Story 2", "confidence-building")]
+        assert pending[0][0].sources == [("Norms Watch", "https://norms.example.org/2"), ("Other", "https://other.example.org/2")]
+        assert [e.title for e, _ in store.entries.of_briefing(1)] == ["Story 1"]
+        assert [(b.slug, b.theme_counts) for b in store.briefings.all()] == [("2026-11-16-norms", {"confidence-building": 1})]
+        (delivery,) = store.outbox.list()
+        assert (delivery.recipient, delivery.status, delivery.attempts, delivery.last_error) == (
+            "ana@example.org", "pending", 1, "451 later")
+        assert delivery.channel == "email"  # every delivery stored before channels is an e-mail
+        assert (delivery.name, delivery.themes) == (("Ana", ("confidence-building",)) if version >= 2 else ("", ()))
+        assert store.meta.last_briefing_time().isoformat() == (
+            "2026-11-16T08:05:00+00:00" if version >= 3 else "2026-11-16T08:00:00+00:00")
+        # And the migrated file takes the writes of today's schema.
+        store.meta.set_time("last_briefing_run", datetime(2026, 11, 23, tzinfo=timezone.utc))
+        assert [d.recipient for d in store.outbox.due(datetime(2026, 11, 23, tzinfo=timezone.utc))] == ["ana@example.org"]
+    with Store(path) as store:
+        assert store.version == SCHEMA_VERSION and len(store.entries.pending()) == 1
 
 
 def test_shipped_config_has_the_twelve_themes_in_order():
@@ -257,15 +334,20 @@ def test_readme_first_command_with_shipped_config_offline(tmp_path):
     shutil.copytree(ROOT / "sources", work / "sources")
     shutil.copy(ROOT / "themes-examples.jsonl", work / "themes-examples.jsonl")
     env = {k: v for k, v in os.environ.items() if k != "BRIEFINGS_CONFIG"}
-    # No route to the internet: point proxies at a closed local port so every feed fails fast, even with a network.
+    # Offline on purpose: every proxy variable names a closed local port, so every feed fails fast there
+    # and nothing leaves this machine, with or without a network.
     closed = f"http://127.0.0.1:{free_port()}"
-    env.update(HTTP_PROXY=closed, HTTPS_PROXY=closed, ALL_PROXY=closed, NO_PROXY="")
+    for name in ("http_proxy", "https_proxy", "all_proxy"):  # both cases: the lower-case one wins where both are set
+        env[name] = env[name.upper()] = closed
+    env["no_proxy"] = env["NO_PROXY"] = ""
     cmd = [sys.executable, "-m", "briefings", "--config", str(work / "config.toml"), "run"]
     first = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
     config = config_module.load(work / "config.toml")
     failed_lines = [ln for ln in first.stderr.splitlines() if ln.startswith("feed ")]
     assert len(failed_lines) == len(config.feeds)
+    # Every feed went to the closed proxy, none to the network: the test holds on a machine with DNS.
+    assert all(f"cannot reach the proxy {closed} (connection refused)" in ln for ln in failed_lines), failed_lines
     assert re.search(r"^Wrote .*/archive/\d{4}-\d\d-\d\d-cyber-norms-briefing\.html$", first.stderr, re.M)
     assert "Collected 5 new entries" in first.stderr
     second = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=120)

@@ -6,8 +6,10 @@ import difflib
 import json
 import tomllib
 
+import pytest
+
 from briefings import config as config_module
-from conftest import ROOT, fixture_feed, write_config
+from conftest import ROOT, fixture_feed, free_port, write_config
 
 OPML = """<?xml version="1.0" encoding="UTF-8"?>
 <opml version="1.0"><head><title>My reader</title></head><body>
@@ -56,6 +58,35 @@ def test_add_refuses_what_is_not_a_feed_and_duplicates(tmp_path, feed_server, cl
     result = cli_run("--config", cfg, "feeds", "add", "https://www.lawfaremedia.org/feeds/lawfare")
     assert result.exit_code == 2 and "already in" in result.stderr
     assert cfg.read_text(encoding="utf-8") == before
+
+
+@pytest.mark.parametrize("case, reason", [
+    ("dead link", "connection refused by 127.0.0.1"),
+    ("server error", "HTTP 500"),
+    ("not found", "HTTP 404"),
+    ("gone", "410 Gone"),
+    ("empty", "empty response"),
+])
+def test_add_refuses_a_dead_link_or_a_failing_server(tmp_path, feed_server, cli_run, case, reason):
+    url = {
+        "dead link": f"http://127.0.0.1:{free_port()}/feed.xml",
+        "server error": feed_server.add("/500", b"oops", status=500, content_type="text/plain"),
+        "not found": feed_server.add("/404", b"nope", status=404, content_type="text/plain"),
+        "gone": feed_server.add("/410", b"", status=410),
+        "empty": feed_server.add("/empty", b""),
+    }[case]
+    cfg = shipped_copy(tmp_path)
+    before = cfg.read_text(encoding="utf-8")
+    result = cli_run("--config", cfg, "feeds", "add", url)
+    assert result.exit_code == 2, result.output
+    (line,) = [text for text in result.stderr.splitlines() if url in text]
+    assert reason in line and "--no-check" in result.stderr, result.stderr
+    assert "Traceback" not in result.output
+    assert cfg.read_text(encoding="utf-8") == before
+    # --no-check adds it all the same.
+    forced = cli_run("--config", cfg, "feeds", "add", url, "--name", "anyway", "--no-check")
+    assert forced.exit_code == 0, forced.output
+    assert [(f.name, f.url) for f in config_module.load(cfg).feeds][-1] == ("anyway", url)
 
 
 def test_add_with_name_and_no_check(tmp_path, cli_run):

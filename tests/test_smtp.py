@@ -16,7 +16,9 @@ import time
 
 import pytest
 
-from conftest import deliveries, fixture_feed, free_port, mail_config, write_config
+from conftest import db_rows, deliveries, fixture_feed, free_port, mail_config, state_db, write_config
+
+pytestmark = pytest.mark.usefixtures("backend")  # each test on SQLite and on PostgreSQL
 
 ANA = {"email": "ana@example.org", "name": "Ana Diplomat"}
 BEN = {"email": "ben@example.org", "name": "Ben", "themes": ["confidence-building"]}
@@ -203,6 +205,52 @@ def test_backoff_waits_before_retrying(tmp_path, feed_server, smtp_sink, cli_run
     assert sink.copies() == {"ana@example.org": 1}
 
 
+def test_each_retry_waits_twice_as_long_as_the_one_before_up_to_a_day(tmp_path, feed_server, smtp_sink, cli_run):
+    from datetime import datetime, timedelta, timezone
+
+    sink = smtp_sink()
+    sink.refuse = {"ana@example.org": "451 4.3.0 Later"}
+    url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
+    extra = mail_config(sink.port, [ANA], extra_smtp="max_attempts = 10").replace("retry_minutes = 0", "retry_minutes = 240")
+    cfg = write_config(tmp_path, [("Norms Watch", url)], corpus=None, extra=extra)
+    waits = []
+    for attempt in range(5):
+        before = datetime.now(timezone.utc).replace(microsecond=0)
+        result = cli_run("--config", cfg, *(["run"] if attempt == 0 else ["send", "--now"]))
+        after = datetime.now(timezone.utc)
+        assert "451 4.3.0 Later; will retry" in result.stderr, result.stderr
+        (delivery,) = deliveries(tmp_path)
+        assert delivery["attempts"] == attempt + 1 and delivery["status"] == "pending"
+        next_try = datetime.fromisoformat(delivery["next_try"])
+        assert after - before < timedelta(seconds=30)  # so rounding to the minute reads the wait exactly
+        waits.append(round((next_try - before).total_seconds() / 60))
+    assert waits == [240, 480, 960, 1440, 1440]  # [smtp] retry_minutes, doubled each time, at most a day
+    assert sink.messages == []
+
+
+@pytest.mark.parametrize("tries", [40, 998])
+def test_a_delivery_refused_for_the_hundredth_time_still_waits_a_day(tmp_path, feed_server, smtp_sink, cli_run, tries):
+    from datetime import datetime, timedelta, timezone
+
+    sink = smtp_sink()
+    sink.refuse = {"ana@example.org": "451 4.3.0 Later"}
+    url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
+    extra = mail_config(sink.port, [ANA], extra_smtp="max_attempts = 1000").replace("retry_minutes = 0", "retry_minutes = 240")
+    cfg = write_config(tmp_path, [("Norms Watch", url)], corpus=None, extra=extra)
+    cli_run("--config", cfg, "run")
+    db = state_db(tmp_path)
+    db.execute("UPDATE deliveries SET attempts = ?", (tries,))
+    db.commit()
+    db.close()
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    result = cli_run("--config", cfg, "send", "--now")
+    assert "451 4.3.0 Later; will retry" in result.stderr and "Traceback" not in result.stderr, result.stderr
+    (delivery,) = deliveries(tmp_path)
+    assert (delivery["attempts"], delivery["status"]) == (tries + 1, "pending")
+    wait = datetime.fromisoformat(delivery["next_try"]) - before
+    assert timedelta(days=1) <= wait < timedelta(days=1, seconds=30)
+
+
 def test_eml_copies_in_the_archive(tmp_path, feed_server, smtp_sink, cli_run):
     sink = smtp_sink()
     url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
@@ -252,9 +300,8 @@ def test_killed_between_two_recipients_then_rerun_sends_each_once(tmp_path, feed
     assert again.returncode == 0, again.stderr
     assert "Nothing new since the last briefing" in again.stderr
     assert sink.copies() == {"ana@example.org": 1, "ben@example.org": 1, "carol@example.org": 1}
-    db = sqlite3.connect(tmp_path / "state" / "briefings.sqlite3")
-    assert db.execute("SELECT COUNT(*) FROM briefings").fetchone()[0] == 1
-    assert db.execute("SELECT COUNT(*) FROM entries WHERE briefing_id IS NULL").fetchone()[0] == 0
+    assert db_rows(tmp_path, "SELECT COUNT(*) FROM briefings") == [(1,)]
+    assert db_rows(tmp_path, "SELECT COUNT(*) FROM entries WHERE briefing_id IS NULL") == [(0,)]
 
 
 def test_every_message_says_mime_version_1_0(tmp_path, feed_server, smtp_sink, cli_run):
@@ -365,7 +412,7 @@ def test_a_stop_request_between_recipients_leaves_the_rest_pending(tmp_path, fee
     cli_run("--config", cfg, "run")
     cfg.write_text(cfg.read_text().replace(f"port = {port}", f"port = {sink.port}"))
     config = load(cfg)
-    with Store(config.state.path) as store:
+    with Store.open(config.state) as store:
         report = send_outbox(config, store, ignore_wait=True, stop=lambda: len(sink.messages) >= 1)
     assert report.stopped and report.sent == ["ana@example.org"]
     assert sink.copies() == {"ana@example.org": 1}

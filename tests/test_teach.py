@@ -12,8 +12,7 @@ import pytest
 
 from briefings import config as config_module
 from briefings.classify import build_classifier, load_examples
-from briefings.store import Store
-from conftest import fixture_feed, write_config
+from conftest import fixture_feed, state_store, write_config
 
 # Stories on one subject the shipped model has not learned as a theme: satellite operators warning
 # each other about debris. The desk files them under information-sharing; the third is never taught.
@@ -98,7 +97,7 @@ def test_teach_off_topic_leaves_an_entry_out(tmp_path, feed_server, cli_run):
     assert "test their cyber hotline" not in page
 
 
-def test_corrections_survive_a_restart_and_an_archive_rebuild(tmp_path, feed_server, cli_run):
+def test_corrections_survive_a_restart_and_an_archive_rebuild(tmp_path, feed_server, cli_run, backend):
     feed = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
     cfg = write_config(tmp_path, [("Norms Watch", feed)], corpus=None)
     run = json.loads(cli_run("--config", cfg, "run", "--json").stdout)
@@ -106,8 +105,8 @@ def test_corrections_survive_a_restart_and_an_archive_rebuild(tmp_path, feed_ser
     hotline = "https://norms.example.org/2026/osce-hotline"
     title = "OSCE participating States test their cyber hotline"
     assert title in (archive / "themes" / "confidence-building.html").read_text()
-    with Store(tmp_path / "state" / "briefings.sqlite3") as store:
-        before = store.briefings()[0]["theme_counts"]
+    with state_store(tmp_path) as store:
+        before = store.briefings.all()[0].theme_counts
     # Taught after its briefing: the entry moves in that briefing and on the theme pages at once.
     result = cli_run("--config", cfg, "themes", "teach", hotline, "international-fora", "--also", "risk-reduction")
     assert result.exit_code == 0, result.output
@@ -115,10 +114,10 @@ def test_corrections_survive_a_restart_and_an_archive_rebuild(tmp_path, feed_ser
     assert title in (archive / "themes" / "international-fora.html").read_text()
     assert title not in (archive / "themes" / "confidence-building.html").read_text()
     # A new process, a new store connection: the correction is in the store, not in memory.
-    with Store(tmp_path / "state" / "briefings.sqlite3") as store:
-        entry, classification = store.find_entry(hotline)
+    with state_store(tmp_path) as store:
+        entry, classification = store.entries.find(hotline)
         assert classification.themes == ("international-fora", "risk-reduction")
-        counts = store.briefings()[0]["theme_counts"]
+        counts = store.briefings.all()[0].theme_counts
     assert counts.get("international-fora", 0) == before.get("international-fora", 0) + 1
     assert counts.get("confidence-building", 0) == before["confidence-building"] - 1
     shutil.rmtree(archive)

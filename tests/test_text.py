@@ -40,7 +40,7 @@ def test_html_to_text_collapses_odd_spaces_and_blank_lines():
 
 
 def test_first_words_reads_only_as_far_as_it_needs_and_never_cuts_a_word():
-    from briefings.store import WORD, first_words
+    from briefings.identity import WORD, first_words
 
     text = " ".join(f"w{i}" + "x" * (i % 17) for i in range(3000))
     for count in (1, 6, 60, 61, 500):
@@ -52,7 +52,7 @@ def test_first_words_reads_only_as_far_as_it_needs_and_never_cuts_a_word():
 
 
 def test_fingerprint_with_the_opening_words_given_is_the_fingerprint_without_them():
-    from briefings.store import FINGERPRINT_WORDS, fingerprint, first_words
+    from briefings.identity import FINGERPRINT_WORDS, fingerprint, first_words
 
     cases = [
         ("UN OEWG adopts its annual report", "States agreed on norms. " * 30),

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "init": "briefings.cli.init:init",
     "archive": "briefings.cli.archive:archive",
     "preview": "briefings.cli.archive:preview",
+    "state": "briefings.cli.state:state",
 }
 
 
@@ -88,9 +89,19 @@ def load_config(ctx: click.Context):
     root = ctx.find_root()
     obj = root.obj if isinstance(root.obj, dict) else {}
     if "config" not in obj:
-        obj["config"] = config_module.load(ctx.params.get("config_path") or obj.get("config_path"))
+        obj["config"] = config_module.load(config_file(ctx))
         root.obj = obj
     return obj["config"]
+
+
+def config_file(ctx: click.Context) -> Path:
+    """The path of the config named by --config (on this command or the group), without loading it."""
+    from briefings import config as config_module
+
+    root = ctx.find_root()
+    obj = root.obj if isinstance(root.obj, dict) else {}
+    given = ctx.params.get("config_path") or obj.get("config_path")
+    return Path(given) if given else config_module.default_path()
 
 
 def config_option(f):

@@ -28,7 +28,7 @@ def rebuild(ctx: click.Context, config_path) -> None:
     from briefings.pipeline import open_store, rebuild_archive
 
     config = load_config(ctx)
-    with job_lock(config.state.path).held(config.schedule.lock_wait):
+    with job_lock(config.state).held(config.schedule.lock_wait):
         store = open_store(config)
         try:
             written = rebuild_archive(config, store)

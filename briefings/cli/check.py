@@ -60,14 +60,27 @@ def check(ctx: click.Context, config_path, smtp: bool) -> None:
     click.echo(f"{config.path}: ok")
     click.echo(f"  {len(config.feeds)} feeds, {len(config.themes)} themes")
     click.echo(f"  reading list: {config.corpus.path or '(none)'}")
-    click.echo(f"  state file:   {config.state.path}")
+    click.echo(f"  state:        {_state_line(config)}")
     click.echo(f"  archive:      {config.output.dir}")
     click.echo(f"  e-mail:       {_mail_line(config)}")
+    click.echo(f"  webhooks:     {_webhooks_line(config)}")
     click.echo(f"  schedule:     {_schedule_line(config)}")
     for warning in mail_warnings(config) + taxonomy_warnings(config):
         echo_err(f"warning: {warning}")
     if smtp:
         _check_smtp(ctx, config)
+
+
+def _state_line(config) -> str:
+    """Which store, where, and its schema version; a database that cannot be reached is a StoreError (one line)."""
+    from briefings.store import state_version
+
+    version, latest = state_version(config.state)
+    if version is None:
+        return f"SQLite {config.state.path} (not created yet)"
+    kind = config.state.where if config.state.postgres else f"SQLite {config.state.path}"
+    behind = "" if version == latest else f", migrated to {latest} at the next run"
+    return f"{kind}, schema version {version}{behind}"
 
 
 def _check_ca_file(config) -> None:
@@ -91,13 +104,13 @@ def mail_warnings(config) -> list[str]:
 
 def _schedule_line(config) -> str:
     """What `briefings daemon` would do, and when it would next make a briefing."""
-    from datetime import datetime, timezone
+    from briefings.clock import utcnow
 
     from briefings.daemon import next_briefing
     from briefings.timetable import zone
 
     cfg = config.schedule
-    when = next_briefing(config, datetime.now(timezone.utc))
+    when = next_briefing(config, utcnow())
     collect = f"collect {cfg.collect}" if cfg.collect.strip() else "collect only at briefing time"
     return (f"briefing {', '.join(cfg.briefing)} ({cfg.timezone}), {collect}; "
             f"next briefing {when.astimezone(zone(cfg.timezone)):%a %Y-%m-%d %H:%M %Z} (daemon)")
@@ -109,6 +122,12 @@ def _mail_line(config) -> str:
     if not config.recipients:
         return f"off: [smtp] host {config.smtp.host} is set but there are no [[recipients]]"
     return f"{len(config.recipients)} recipient(s) via {config.smtp.host} ({config.smtp.security})"
+
+
+def _webhooks_line(config) -> str:
+    if not config.webhooks:
+        return "none"
+    return ", ".join(f"{h.name} ({h.format}{', ' + ' '.join(h.themes) if h.themes else ''})" for h in config.webhooks)
 
 
 def _check_smtp(ctx: click.Context, config) -> None:

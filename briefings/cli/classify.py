@@ -36,9 +36,12 @@ def classify(ctx: click.Context, config_path, source) -> None:
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not JSON ({exc.msg} at column {exc.colno}): write one JSON object per line") from None
             if not isinstance(item, dict):
-                raise ValueError("expected a JSON object")
+                raise ValueError(f"expected a JSON object, got {_json_kind(item)}: write one JSON object per line")
             title = item.get("title") or ""
             text = item.get("text") or ""
             if not isinstance(title, str) or not isinstance(text, str):
@@ -64,3 +67,8 @@ def classify(ctx: click.Context, config_path, source) -> None:
     out.flush()
     if failed:
         ctx.exit(1)
+
+
+def _json_kind(value) -> str:
+    kinds = {list: "an array", str: "a string", bool: "true or false", type(None): "null"}
+    return kinds.get(type(value), "a number")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 
 from briefings.cli import config_option, load_config
+from briefings.clock import utcnow
 
 LEVELS = ["debug", "info", "warning", "error"]
 
@@ -47,7 +47,7 @@ def daemon(ctx: click.Context, config_path, dry_run: bool, log_file: Path | None
         from briefings import timetable
 
         tz = timetable.zone(config.schedule.timezone)
-        now = datetime.now(timezone.utc)
+        now = utcnow()
         click.echo(f"Next jobs (time zone {config.schedule.timezone}):")
         jobs = dry_run_plan(config, now)
         if not any(name == "briefing" for _, name in jobs):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from briefings.cli import config_option, echo_err, load_config
+from briefings.cli import config_file, config_option, echo_err, load_config
 
 
 @click.group()
@@ -19,10 +19,8 @@ def feeds() -> None:
     """
 
 
-def _when(value: str | None) -> str:
-    if not value:
-        return "-"
-    return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
 @feeds.command("list")
@@ -39,28 +37,28 @@ def list_feeds(ctx: click.Context, config_path, as_json: bool) -> None:
 
     config = load_config(ctx)
     states, counts = {}, {}
-    if config.state.path.exists():
-        with Store(config.state.path) as store:
-            states = store.feed_states()
-            counts = store.entry_counts_by_source()
+    if config.state.exists:
+        with Store.open(config.state) as store:
+            states = store.feeds.all()
+            counts = store.entries.counts_by_source()
     rows = []
     for feed in config.feeds:
         state = states.get(feed.name)
         rows.append(
             {
                 "name": feed.name,
-                "url": state["url"] if state is not None and state["moved_to"] else feed.url,
-                "status": ("disabled" if state["disabled"] else state["status"]) if state is not None and state["status"] else "new",
-                "last_success": state["last_success"] if state is not None else None,
-                "last_error": state["last_error"] if state is not None else None,
-                "consecutive_failures": state["consecutive_failures"] if state is not None else 0,
-                "next_try": state["next_try"] if state is not None else None,
+                "url": state.url if state is not None and state.moved_to else feed.url,
+                "status": ("disabled" if state.disabled else state.status) if state is not None and state.status else "new",
+                "last_success": state.last_success if state is not None else None,
+                "last_error": state.last_error if state is not None else None,
+                "consecutive_failures": state.consecutive_failures if state is not None else 0,
+                "next_try": state.next_try if state is not None else None,
                 "entries": counts.get(feed.name, 0),
             }
         )
     if as_json:
         for row in rows:
-            click.echo(json.dumps(row, sort_keys=True))
+            click.echo(json.dumps(row, sort_keys=True, default=datetime.isoformat))
         return
     if not rows:
         echo_err(f"No feeds in {config.path}. Add one with `briefings feeds add URL`.")
@@ -90,12 +88,14 @@ def add_feed(ctx: click.Context, config_path, url: str, name: str | None, no_che
     title. A URL or name already in config.toml is refused.
     """
     from briefings.collect.feeds import probe
+    from briefings.config import feed_url_problem
     from briefings.errors import ConfigError
     from briefings.feedlist import FeedEditor
 
     config = load_config(ctx)
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"not an http(s) URL: {url}", "give the feed's full address, starting with https://")
+    problem = feed_url_problem(url)
+    if problem:
+        raise ConfigError(f"not a feed URL: {problem}", "give the feed's full address, e.g. https://example.org/feed.xml")
     editor = FeedEditor(config.path)
     if editor.has_url(url):
         raise ConfigError(f"{url} is already in {config.path}")
@@ -115,6 +115,9 @@ def add_feed(ctx: click.Context, config_path, url: str, name: str | None, no_che
         elif result.new_url:
             echo_err(f"{url} moved permanently to {result.new_url}: adding the new address")
             url = result.new_url
+        problem = feed_url_problem(url)
+        if problem:
+            raise ConfigError(f"the feed's address is not a feed URL: {problem}", "or add it anyway with --no-check")
         echo_err(f"ok: {title or url}, {len(result.entries)} entries")
     final = name or editor.unique_name(title or url)
     editor.add(final, url)
@@ -127,17 +130,26 @@ def add_feed(ctx: click.Context, config_path, url: str, name: str | None, no_che
 @click.argument("name")
 @click.pass_context
 def remove_feed(ctx: click.Context, config_path, name: str) -> None:
-    """Remove the feed called NAME from config.toml (its stored entries stay)."""
+    """Remove the feed called NAME from config.toml (its stored entries stay).
+
+    Works on a config.toml that does not load, as long as it loads once the
+    feed is gone (e.g. to take out a feed whose URL is not valid).
+    """
     from briefings.errors import ConfigError
     from briefings.feedlist import FeedEditor
 
-    config = load_config(ctx)
-    editor = FeedEditor(config.path)
+    try:
+        path = load_config(ctx).path
+    except ConfigError:
+        path = config_file(ctx)
+        if not path.is_file():
+            raise
+    editor = FeedEditor(path)
     if not editor.remove(name):
         known = ", ".join(f.name for f in editor.feeds()) or "none"
-        raise ConfigError(f"no feed named {name!r} in {config.path}", f"feeds: {known}")
+        raise ConfigError(f"no feed named {name!r} in {path}", f"feeds: {known}")
     editor.save()
-    click.echo(f"Removed {name!r} from {config.path}")
+    click.echo(f"Removed {name!r} from {path}")
 
 
 @feeds.command("import")
@@ -148,23 +160,22 @@ def import_feeds(ctx: click.Context, config_path, opml: Path) -> None:
     """Add every feed of an OPML file (a feed reader's export) to config.toml.
 
     Feeds whose URL is already there are skipped; a name already taken gets a
-    number. Feeds are not fetched: the next collect reports any that fail.
+    number; an outline whose URL is not a valid http(s) URL is skipped with a
+    line saying why. Feeds are not fetched: the next collect reports any that fail.
     """
     from briefings.feedlist import FeedEditor, read_opml
 
     config = load_config(ctx)
     outlines = read_opml(opml)
     editor = FeedEditor(config.path)
-    added = skipped = 0
-    for outline in outlines:
-        if not outline.url.startswith(("http://", "https://")) or editor.has_url(outline.url):
-            skipped += 1
-            continue
-        editor.add(editor.unique_name(outline.name), outline.url)
-        added += 1
-    if added:
+    report = editor.import_outlines(outlines)
+    for outline, problem in report.invalid:
+        echo_err(f"skipped {outline.name!r}: {problem}")
+    if report.added:
         editor.save()
-    click.echo(f"Imported {added} feeds from {opml} into {config.path}; skipped {skipped} (already there or not http).")
+    skipped = report.already + len(report.invalid)
+    click.echo(f"Imported {report.added} feeds from {opml} into {config.path}; skipped {skipped} "
+               f"({report.already} already there, {len(report.invalid)} not a valid feed URL).")
 
 
 @feeds.command("export")

@@ -1,4 +1,4 @@
-"""`briefings init DIR`: a working folder with a starter config, the templates and the reading list."""
+"""`briefings init DIR`: a working folder with a starter config, a template to edit and the reading list."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import click
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite files that are already there.")
 def init(folder: Path, force: bool) -> None:
-    """Write a starter config.toml, the templates and the reading list into FOLDER.
+    """Write a starter config.toml, a template extending the shipped one and the reading list into FOLDER.
 
     Use it after `pip install briefings`, outside a checkout: then
     `cd FOLDER && briefings run` writes a first briefing to FOLDER/archive.

@@ -54,27 +54,43 @@ def run(ctx: click.Context, config_path, dry_run: bool, as_json: bool) -> None:
     and the others carry on. With nothing new, no briefing is written.
 
     Progress and the summary go to stderr; with --json the report goes to stdout.
-    Exit status: 0 on success (even with failed feeds), 2 for a bad config.
+    SIGTERM, SIGHUP or Ctrl-C stops it at the next safe point (between two
+    feeds, entries, sections or recipients; nothing half-done is stored).
+
+    Exit status: 0 on success (even with failed feeds), 2 for a bad config,
+    3 when the lock stays taken, 128 + the signal's number when stopped.
     """
     from briefings.pipeline import run_once
 
     from contextlib import nullcontext
 
+    from briefings.cli.stopping import exit_if_stopped, stop_on_signals
     from briefings.lock import job_lock
 
     config = load_config(ctx)
-    # A daemon job (or another run) on the same state file: wait for it, up to [schedule] lock_wait.
-    lock = nullcontext() if dry_run else job_lock(config.state.path).held(config.schedule.lock_wait)
-    with lock, feed_progress(len(config.feeds), quiet=as_json) as progress:
-        report = run_once(config, dry_run=dry_run, progress=progress)
+    with stop_on_signals(ctx) as stop:
+        # A daemon job (or another run) on the same state file: wait for it, up to [schedule] lock_wait.
+        lock = nullcontext() if dry_run else job_lock(config.state).held(config.schedule.lock_wait,
+                                                                             should_stop=stop)
+        with lock, feed_progress(len(config.feeds), quiet=as_json) as progress:
+            report = run_once(config, dry_run=dry_run, progress=progress, stop=stop)
+    rest = ("the rest of the outbox is sent by the next run or `briefings send`" if report.briefing
+            else "the next run collects the rest and makes the briefing")
     if as_json:
         click.echo(json.dumps(report.as_dict(), default=str, sort_keys=True))
     for skipped in report.corpus_skipped:
         if not as_json:
             echo_err(f"reading list: skipped {skipped['file']}: {skipped['reason']}")
     if as_json:
+        exit_if_stopped(ctx, stop, report)
         return
-    if report.nothing_new:
+    if report.nothing_new and report.written:
+        # Files the stored briefings needed and did not have (a run cut short by a crash or a full disk).
+        for path in report.written:
+            echo_err(f"Wrote {path}")
+        echo_err(f"Finished the archive ({len(report.written)} files the stored briefings were missing);"
+                 " no new entries on topic, so no new briefing.")
+    elif report.nothing_new:
         echo_err("Nothing new since the last briefing: no briefing written.")
     elif report.briefing:
         verb = "Would write" if dry_run else "Wrote"
@@ -87,3 +103,4 @@ def run(ctx: click.Context, config_path, dry_run: bool, as_json: bool) -> None:
             echo_err(line)
     echo_err(summary(report))
     sys.stderr.flush()
+    exit_if_stopped(ctx, stop, report, rest)

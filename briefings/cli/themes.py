@@ -26,9 +26,9 @@ def themes(ctx: click.Context, config_path) -> None:
 
     config = load_config(ctx)
     counts: dict = {}
-    if config.state.path.exists():
-        with Store(config.state.path) as store:
-            counts = store.theme_counts()
+    if config.state.exists:
+        with Store.open(config.state) as store:
+            counts = store.entries.theme_counts()
     width = max((len(t.id) for t in config.themes), default=8)
     click.echo(f"{'ID':<{width}}  {'ENTRIES':>7}  NAME")
     for theme in config.themes:
@@ -54,13 +54,14 @@ def explain(ctx: click.Context, config_path, entry: str) -> None:
     from briefings.store import Store
 
     config = load_config(ctx)
-    with Store(config.state.path) as store:
-        found = store.find_entry(entry)
+    with Store.open(config.state) as store:
+        found = store.entries.find(entry)
         if found is None:
             raise BriefingsError(f"no stored entry matches {entry!r}", "give an id from `briefings run --json`, or the entry's URL")
         item, _ = found
         result = classifier_for(config, store).classify(item)
-        when = next((w for e, _, _, w in store.corrections() if e.id == item.id), None)
+        correction = store.corrections.of(item.id)
+        when = correction.created if correction else None
     names = {t.id: t.name for t in config.themes}
     model = config.classify.method == "model"
     click.echo(f"{item.title}")
@@ -126,7 +127,7 @@ def teach(ctx: click.Context, config_path, entry: str, theme: str, also: tuple[s
     from briefings.pipeline import open_store, teach as record
 
     config = load_config(ctx)
-    with job_lock(config.state.path).held(config.schedule.lock_wait):
+    with job_lock(config.state).held(config.schedule.lock_wait):
         store = open_store(config)
         try:
             done = record(config, store, entry, None if theme == "off-topic" else theme, also)
@@ -154,11 +155,11 @@ def review(ctx: click.Context, config_path, limit: int) -> None:
     from briefings.store import Store
 
     config = load_config(ctx)
-    if not config.state.path.exists():
+    if not config.state.exists:
         click.echo("Nothing pending.")
         return
-    with Store(config.state.path) as store:
-        pending = store.pending()
+    with Store.open(config.state) as store:
+        pending = store.entries.pending()
         classifier = classifier_for(config, store) if pending else None
         rows = []
         for item, _ in pending:
@@ -202,15 +203,16 @@ def corrections(ctx: click.Context, config_path, export) -> None:
 
     config = load_config(ctx)
     found = []
-    if config.state.path.exists():
-        with Store(config.state.path) as store:
-            found = store.corrections()
+    if config.state.exists:
+        with Store.open(config.state) as store:
+            found = store.corrections.all()
     if export is not None:
         lines = []
-        for entry, theme, also, when in found:
-            c = correction_of(entry, theme, also)
-            lines.append(json.dumps({"theme": theme, "title": c.title, "text": c.text.strip(), "secondary": list(also),
-                                     "source": entry.link or entry.key, "corrected": when.isoformat()}, ensure_ascii=False))
+        for stored in found:
+            c = correction_of(stored.entry, stored.theme, stored.also)
+            lines.append(json.dumps({"theme": c.theme, "title": c.title, "text": c.text.strip(), "secondary": list(c.also),
+                                     "source": stored.entry.link or stored.entry.key,
+                                     "corrected": stored.created.isoformat()}, ensure_ascii=False))
         try:
             export.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         except OSError as exc:
@@ -223,6 +225,6 @@ def corrections(ctx: click.Context, config_path, export) -> None:
         click.echo("No corrections yet: `briefings themes teach ENTRY THEME` makes one.")
         return
     click.echo(f"{'ID':>6}  {'WHEN':<10}  {'THEME':<24}  TITLE")
-    for entry, theme, also, when in found:
-        label = (theme or "off-topic") + (f" +{len(also)}" if also else "")
-        click.echo(f"{entry.id:>6}  {when:%Y-%m-%d}  {label:<24}  {entry.title[:70]}")
+    for stored in found:
+        label = (stored.theme or "off-topic") + (f" +{len(stored.also)}" if stored.also else "")
+        click.echo(f"{stored.entry.id:>6}  {stored.created:%Y-%m-%d}  {label:<24}  {stored.entry.title[:70]}")

@@ -7,7 +7,9 @@ others: every failure becomes a FeedResult with a reason that says what to do.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import sys
 import queue
 import threading
@@ -21,7 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from briefings import USER_AGENT
-from briefings.collect.parse import Parsed, TooLarge, parse_response, too_large
+from briefings.collect.parse import Caps, Parsed, TooLarge, parse_response, too_large
 from briefings.config import FeedConfig, FetchSettings
 from briefings.models import FeedResult
 
@@ -66,8 +68,10 @@ def fetch_all(
         try:
             state = states.get(feed.name)
             url = feed.url
-            if state is not None and state["url"] and state["moved_to"]:
-                url = state["url"]
+            if state is not None and state.url and state.moved_to:
+                url = state.url
+                if _into_private(urlsplit(feed.url).hostname, urlsplit(url).hostname):
+                    url = feed.url  # a move into the private network, saved before such moves were refused
             skip = _skip_reason(state, now)
             if skip:
                 done.put(FeedResult(name=feed.name, url=url, status="skipped", error=skip))
@@ -109,14 +113,18 @@ def fetch_all(
 
 
 def _client(settings: FetchSettings, connections: int = 1) -> httpx.Client:
-    """The HTTP client every fetch goes through: timeouts, redirects, our User-Agent, gzip."""
+    """The HTTP client every fetch goes through: timeouts, redirects, our User-Agent, gzip, and the
+    proxies of the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY, in either case)."""
     connections = max(1, connections)
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     return httpx.Client(
         headers={"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
         timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
         follow_redirects=True,
         max_redirects=settings.max_redirects,
-        transport=_Transports(httpx.Limits(max_connections=connections, max_keepalive_connections=connections)),
+        transport=_Transports(limits),
+        mounts=_proxy_mounts(limits),
+        event_hooks={"response": [_guard_redirect]},
     )
 
 
@@ -125,7 +133,7 @@ class _Transports(httpx.BaseTransport):
 
     Making an HTTPS pool loads the system's CA certificates (20 to 40 ms of CPU), which
     a run whose feeds are all plain HTTP (an intranet, a mirror, a test) never needs.
-    Proxies from the environment are unaffected: the client routes to them before this.
+    Requests for a proxy do not come here: the client routes them to their _ProxyTransport.
     """
 
     def __init__(self, limits: httpx.Limits):
@@ -151,6 +159,165 @@ class _Transports(httpx.BaseTransport):
             self.tls.close()
 
 
+class _ProxyFailed(Exception):
+    """The proxy, not the feed: its reason names the proxy and the variable that set it."""
+
+
+def _proxy_mounts(limits: httpx.Limits) -> dict[str, httpx.BaseTransport | None]:
+    """The environment's proxies as httpx mounts, read as httpx reads them (a custom transport
+    turns httpx's own reading off): a URL pattern to a _ProxyTransport, or to None (the direct
+    _Transports) for the hosts in NO_PROXY."""
+    from httpx._utils import get_environment_proxies
+
+    mounts: dict[str, httpx.BaseTransport | None] = {}
+    for pattern, url in get_environment_proxies().items():
+        mounts[pattern] = None if url is None else _ProxyTransport(url, _proxy_variable(pattern), limits)
+    return mounts
+
+
+def _proxy_variable(pattern: str) -> str:
+    name = pattern.split("://")[0] + "_proxy"
+    return name if os.environ.get(name) else name.upper()  # lower case wins, as for urllib
+
+
+class _ProxyTransport(httpx.BaseTransport):
+    """Every request through one proxy; its pool is made on the first request, so that a proxy no
+    feed uses costs nothing (a pool loads the CA certificates). Its failures name the proxy."""
+
+    def __init__(self, url: str, variable: str, limits: httpx.Limits):
+        self.url, self.variable, self.limits = url, variable, limits
+        parts = urlsplit(url)
+        self.shown = url if parts.password is None else url.replace(parts.netloc, parts.netloc.rpartition("@")[2], 1)
+        self.lock = threading.Lock()
+        self.transport: httpx.HTTPTransport | None = None
+
+    def _make(self) -> httpx.HTTPTransport:
+        where = f"the proxy {self.shown} in {self.variable}"
+        if urlsplit(self.url).scheme.lower() not in ("http", "https", "socks5", "socks5h"):
+            raise _ProxyFailed(f"{where} is not one briefings can use: give an http://, https:// or socks5:// URL")
+        try:
+            return httpx.HTTPTransport(proxy=httpx.Proxy(self.url), limits=self.limits)
+        except ImportError:
+            raise _ProxyFailed(f"{where} is a SOCKS proxy, which needs the socksio package:"
+                               " pip install 'httpx[socks]'") from None
+        except ValueError as exc:
+            raise _ProxyFailed(f"{where} is not a valid URL ({exc}): correct {self.variable}") from None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self.lock:
+            if self.transport is None:
+                self.transport = self._make()
+        try:
+            response = self.transport.handle_request(request)
+        except httpx.ProxyError as exc:
+            raise _ProxyFailed(f"the proxy {self.shown} could not connect to {request.url.host} ({exc}):"
+                               " check the URL, or ask whoever runs the proxy") from exc
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            text = str(exc)
+            if "SSL" in text or "certificate" in text.lower():
+                raise  # the feed's own TLS, through the tunnel
+            if isinstance(exc, httpx.ConnectTimeout):
+                why = "no answer"
+            elif "refused" in text.lower():
+                why = "connection refused"
+            else:
+                why = text or type(exc).__name__
+            raise _ProxyFailed(f"cannot reach the proxy {self.shown} ({why}): check {self.variable},"
+                               " or list this host in NO_PROXY") from exc
+        response.extensions["briefings.proxy"] = self.shown  # an HTTP error then names it
+        return response
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+def resolve(host: str) -> list[str]:
+    """The addresses this machine resolves host to, [] when it does not.
+
+    Only the redirect guard asks (the connection resolves on its own), and only for a
+    redirect. A module attribute on purpose: tests replace it with their own mapping.
+    """
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class _RedirectRefused(Exception):
+    """A redirect from a public address into the private network."""
+
+
+def _guard_redirect(response: httpx.Response) -> None:
+    """Response hook: refuse a redirect that leads from a public address to a non-public one.
+    Costs nothing but this test on a response that is not a redirect."""
+    if not response.has_redirect_location:
+        return
+    try:
+        target = urlsplit(str(response.url.join(response.headers["Location"]))).hostname
+    except (ValueError, httpx.InvalidURL):
+        return  # httpx refuses it on its own
+    why = _into_private(response.url.host, target)
+    if why:
+        raise _RedirectRefused(f"redirect from a public address to a private one ({why}) refused:"
+                               " a feed on the internet may not lead into this network; check the URL")
+
+
+def _into_private(origin: str | None, target: str | None) -> str | None:
+    """What makes origin -> target a step from a public address into the private network
+    (e.g. "169.254.169.254, link-local"), or None when it is not one.
+
+    The target counts as private when any of its addresses is not public; the origin as public
+    when any of its addresses is, or when it does not resolve here (only a proxy reaches it).
+    An intranet feed (a private origin) may lead anywhere.
+    """
+    if not target:
+        return None
+    why = None
+    for address, literal in _addresses(target):
+        kind = _kind(address)
+        if kind:
+            why = f"{target}, {kind}" if literal else f"{target} at {address}, {kind}"
+            break
+    if why is None or not origin:
+        return None
+    found = _addresses(origin)
+    if found and all(_kind(address) for address, _ in found):
+        return None
+    return why
+
+
+def _addresses(host: str) -> list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, bool]]:
+    """The host's addresses, each with whether the host was that address written out."""
+    try:
+        return [(ipaddress.ip_address(host.strip("[]")), True)]
+    except ValueError:
+        pass
+    found = []
+    for text in resolve(host):
+        try:
+            found.append((ipaddress.ip_address(text.split("%")[0]), False))
+        except ValueError:
+            continue
+    return found
+
+
+def _kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """None for a public address; else loopback, link-local, private or reserved."""
+    if getattr(address, "ipv4_mapped", None) is not None:
+        address = address.ipv4_mapped
+    if address.is_loopback:
+        return "loopback"
+    if address.is_link_local:
+        return "link-local"
+    if address.is_unspecified or address.is_multicast or address.is_reserved:
+        return "reserved"
+    if address.is_global:
+        return None
+    return "private" if address.is_private else "reserved"
+
+
 class _Parser:
     """Parses feed bodies in worker processes, or in the calling thread when workers <= 1."""
 
@@ -173,7 +340,7 @@ class _Parser:
 
         with self.lock:
             self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("fork"),
-                                            initializer=_worker_signals)
+                                            initializer=_worker_start, initargs=(os.getpid(),))
             self.pool.submit(int)  # a first task makes the pool fork its workers, now
 
     def _pool(self):
@@ -185,7 +352,8 @@ class _Parser:
                 # forkserver: the workers do not inherit this process's threads and locks.
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(["briefings.collect.parse", "feedparser", "lxml.etree"])
-                self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_worker_signals)
+                self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_worker_start,
+                                                initargs=(None,))
             return self.pool
 
     def submit(self, result: FeedResult, args: tuple, deliver: Callable[[FeedResult], None]) -> None:
@@ -221,14 +389,18 @@ class _Parser:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _worker_signals() -> None:
-    """A parse worker leaves Ctrl-C and SIGHUP to the process that started it (which stops the
-    workers itself) and dies on SIGTERM; a fork copies the daemon's handlers otherwise."""
+def _worker_start(parent_pid: int | None) -> None:
+    """A parse worker dies with the process that started it, however that one ends (its locks were
+    closed at the fork: see briefings.lock), and leaves Ctrl-C, SIGHUP and SIGTERM to that process,
+    which stops between two feeds and then ends the workers itself. (A signal sent to the whole
+    group, as systemd and a terminal do, would otherwise kill a worker mid-parse and fail its feed.)"""
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    from briefings.signals import die_with_parent
+
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    die_with_parent(parent_pid)
 
 
 def _apply(result: FeedResult, parsed: Parsed) -> None:
@@ -257,14 +429,14 @@ def _apply(result: FeedResult, parsed: Parsed) -> None:
 def _skip_reason(state, now: datetime) -> str | None:
     if state is None:
         return None
-    if state["disabled"]:
+    if state.disabled:
         return "disabled after 410 Gone: remove it, or change its URL in config.toml"
-    if state["next_try"]:
-        next_try = datetime.fromisoformat(state["next_try"])
+    if state.next_try:
+        next_try = state.next_try
         if next_try > now:
             return (
-                f"backing off after {state['consecutive_failures']} failures "
-                f"(last: {state['last_error']}); next try {next_try:%Y-%m-%d %H:%M} UTC"
+                f"backing off after {state.consecutive_failures} failures "
+                f"(last: {state.last_error}); next try {next_try:%Y-%m-%d %H:%M} UTC"
             )
     return None
 
@@ -284,17 +456,19 @@ def fetch_one(
     started = time.monotonic()
     result = FeedResult(name=name, url=url, status="failed")
     request_headers = {}
-    if state is not None and state["url"] == url:
-        if state["etag"]:
-            request_headers["If-None-Match"] = state["etag"]
-        if state["last_modified"]:
-            request_headers["If-Modified-Since"] = state["last_modified"]
+    if state is not None and state.url == url:
+        if state.etag:
+            request_headers["If-None-Match"] = state.etag
+        if state.last_modified:
+            request_headers["If-Modified-Since"] = state.last_modified
     try:
         response, body = _get(client, url, request_headers, settings, started)
     except _Deadline:
         result.error = f"timed out after {settings.timeout:g} s: raise [fetch] timeout or check the URL"
     except TooLarge:
         result.error = too_large(settings.max_bytes)
+    except (_ProxyFailed, _RedirectRefused) as exc:
+        result.error = str(exc)
     except httpx.TooManyRedirects:
         result.error = f"redirect loop or more than {settings.max_redirects} redirects: check the URL in a browser"
     except httpx.TimeoutException:
@@ -305,8 +479,9 @@ def fetch_one(
         result.error = f"{type(exc).__name__}: {exc or 'connection failed'}: check the URL or try again later"
     else:
         parse_args = _interpret(result, response, body, now, settings.max_bytes)
-        if parse_args is not None and state is not None and state["url"] == url and state["item_hashes"]:
-            parse_args = (*parse_args, bytes(state["item_hashes"]))
+        if parse_args is not None:
+            known = state is not None and state.url == url and state.item_hashes
+            parse_args = (*parse_args, bytes(known or b""), Caps.of(settings))
     result.seconds = time.monotonic() - started
     return result, parse_args
 
@@ -358,7 +533,9 @@ def _interpret(result: FeedResult, response: httpx.Response, body: bytes, now: d
     if response.status_code >= 400:
         phrase = response.reason_phrase or ""
         hint = "check the URL" if response.status_code < 500 else "the server is failing; it will be retried"
-        result.error = f"HTTP {response.status_code} {phrase}".rstrip() + f": {hint}"
+        proxy = response.extensions.get("briefings.proxy")
+        via = f" (through the proxy {proxy})" if proxy else ""
+        result.error = f"HTTP {response.status_code} {phrase}".rstrip() + f"{via}: {hint}"
         return None
     if not body.strip():
         result.error = "empty response: the server sent no feed"
@@ -377,12 +554,18 @@ def probe(url: str, settings: FetchSettings, *, name: str = "new feed", discover
     """
     with _client(settings) as client:
         result, parse_args = fetch_one(client, name, url, settings)
+    page = parse_args[2] if parse_args is not None else url  # where the page was, after redirects
     if parse_args is not None:
         try:
             _apply(result, parse_response(*parse_args))
         except Exception as exc:
             result.status, result.error = "failed", f"the parser failed on this feed ({exc!r})"
     if result.status == "failed" and result.alternates and discover:
+        why = _into_private(urlsplit(page).hostname, urlsplit(result.alternates[0]).hostname)
+        if why:
+            result.error = (f"the page names its feed at {result.alternates[0]}, a private address ({why}): refused,"
+                            " a page on the internet may not lead into this network")
+            return result
         found = probe(result.alternates[0], settings, name=name, discover=False)
         if found.status == "ok":
             found.url = found.new_url or found.url

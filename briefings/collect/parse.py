@@ -15,15 +15,35 @@ import zlib
 from html.parser import HTMLParser
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
 from urllib.parse import urljoin
 
 from briefings.models import Entry
-from briefings.text import html_to_text, plain_title
+from briefings.text import ELLIPSIS, cut_html, html_to_text, plain_title, shorten
 
 FUTURE_SLACK = timedelta(days=1)
 # Enough of an entry's HTML to find its opening words for the duplicate fingerprint:
 # a short cut first (it nearly always holds them), the long one when it does not.
 _FINGERPRINT_HTML = (1200, 4000)
+
+
+class Caps(NamedTuple):
+    """What one entry may hold, in characters ([fetch] max_title_chars, max_summary_chars, max_content_chars)."""
+
+    title: int
+    summary: int
+    content: int
+
+    @classmethod
+    def of(cls, settings) -> "Caps":
+        return cls(settings.max_title_chars, settings.max_summary_chars, settings.max_content_chars)
+
+
+@functools.cache
+def default_caps() -> Caps:
+    from briefings.config import FetchSettings
+
+    return Caps.of(FetchSettings())
 
 
 @dataclass
@@ -42,7 +62,7 @@ class Parsed:
 
 
 def parse_response(body: bytes, headers: dict[str, str], url: str, feed_name: str, now: datetime,
-                   max_bytes: int, known: bytes = b"") -> Parsed:
+                   max_bytes: int, known: bytes = b"", caps: Caps | None = None) -> Parsed:
     """A response body as received (Content-Encoding not yet undone) -> parse_feed's result.
 
     Decompressing here, in the parse worker, keeps zlib off the process that every
@@ -66,7 +86,7 @@ def parse_response(body: bytes, headers: dict[str, str], url: str, feed_name: st
     if not body.strip():
         return Parsed(ok=False, error="empty response: the server sent no feed")
     headers = {k: v for k, v in headers.items() if k != "content-encoding"}
-    parsed = parse_feed(body, headers, url, feed_name, now, known)
+    parsed = parse_feed(body, headers, url, feed_name, now, known, caps)
     if mislabeled and parsed.ok:
         parsed.warning = f"{mislabeled}; {parsed.warning}" if parsed.warning else mislabeled
     return parsed
@@ -102,7 +122,7 @@ def _decompress(body: bytes, encoding: str, max_bytes: int) -> bytes:
 
 
 def parse_feed(body: bytes, headers: dict[str, str], url: str, feed_name: str, now: datetime,
-               known: bytes = b"") -> Parsed:
+               known: bytes = b"", caps: Caps | None = None) -> Parsed:
     """Parse one feed document. Sanitizing is left to render (nh3), so feedparser's is off.
 
     known: the item digests of this feed's previous fetch (whose entries are stored).
@@ -115,7 +135,7 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str, feed_name: str, n
     if "json" in content_type or body.lstrip()[:1] == b"{":
         json_feed = _json_feed(body)
         if json_feed is not None:
-            return _parsed(json_feed, feed_name, url, now)
+            return _parsed(json_feed, feed_name, url, now, caps)
     body = _recode_utf16(body)
     digests, reduced = item_digests(body, known)
     skipped = 0
@@ -135,7 +155,7 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str, feed_name: str, n
         why = str(parsed.get("bozo_exception") or "")[:120]
         found = discover_feeds(body, url) if b"<" in body[:2048] else []
         return Parsed(ok=False, reason=f"not a feed ({kind}{': ' + why if why else ''})", alternates=found)
-    result = _parsed(parsed, feed_name, url, now)
+    result = _parsed(parsed, feed_name, url, now, caps)
     result.item_hashes, result.skipped = digests, skipped
     return result
 
@@ -152,7 +172,7 @@ def _feedparser():
     return feedparser
 
 
-def _parsed(parsed, feed_name: str, url: str, now: datetime) -> Parsed:
+def _parsed(parsed, feed_name: str, url: str, now: datetime, caps: Caps | None) -> Parsed:
     warning = None
     if parsed.get("bozo"):
         warning = f"feed is not well-formed, kept what parsed: {str(parsed.get('bozo_exception'))[:160]}"
@@ -160,7 +180,7 @@ def _parsed(parsed, feed_name: str, url: str, now: datetime) -> Parsed:
         ok=True,
         title=plain_title(parsed["feed"].get("title")) or None,
         warning=warning,
-        entries=[normalize(item, feed_name, url, now) for item in parsed["entries"]],
+        entries=[normalize(item, feed_name, url, now, caps) for item in parsed["entries"]],
     )
 
 
@@ -281,7 +301,8 @@ class _LinkFinder(HTMLParser):
 
 
 def discover_feeds(body: bytes, base_url: str) -> list[str]:
-    """The feeds a web page names in <link rel="alternate">, absolute, in page order (autodiscovery)."""
+    """The http(s) feeds a web page names in <link rel="alternate">, absolute, in page order (autodiscovery).
+    Any other scheme (javascript:, file:, data:, ftp:) is never suggested."""
     head = body[:200_000].decode("utf-8", "replace")
     cut = re.search(r"<body[\s>]", head, re.I)
     finder = _LinkFinder()
@@ -289,12 +310,19 @@ def discover_feeds(body: bytes, base_url: str) -> list[str]:
         finder.feed(head[: cut.start()] if cut else head)
     except Exception:  # noqa: BLE001 - a page too broken to read names no feed
         return []
-    return list(dict.fromkeys(urljoin(base_url, href) for href in finder.found))
+    found = (urljoin(base_url, href) for href in finder.found)
+    return list(dict.fromkeys(url for url in found if url.lower().startswith(("http://", "https://"))))
 
 
-def normalize(item, feed_name: str, base_url: str, now: datetime) -> Entry:
-    """One feedparser entry -> Entry: plain title, absolute link, UTC times, duplicate fingerprint."""
-    from briefings.store import canonical_link, fingerprint
+def normalize(item, feed_name: str, base_url: str, now: datetime, caps: Caps | None = None) -> Entry:
+    """One feedparser entry -> Entry: plain title, absolute link, UTC times, duplicate fingerprint.
+
+    Whatever the parser made of the document (an entity expansion can turn 25 KB into
+    50 MB), the entry holds at most caps: a longer title is cut on a word, a longer
+    summary or content is cut where its markup allows, ends with an ellipsis and is
+    flagged "truncated". Its key is computed from all of it, so a cap never changes it.
+    """
+    from briefings.identity import canonical_link, fingerprint
 
     link = item.get("link")
     if link:
@@ -305,8 +333,12 @@ def normalize(item, feed_name: str, base_url: str, now: datetime) -> Entry:
     summary_html = item.get("summary", "") or ""
     if content_html and content_html.strip() == summary_html.strip():
         summary_html = ""
+    caps = caps or default_caps()
+    whole = (summary_html, content_html)
+    summary_html, summary_cut = _cap_html(summary_html, caps.summary)
+    content_html, content_cut = _cap_html(content_html, caps.content)
     title = _title(item) or plain_title(summary_html or content_html)[:90] or "(untitled)"
-    flags: list[str] = []
+    flags: list[str] = ["truncated"] if summary_cut or content_cut else []
     # dict.get: feedparser's own get() maps a missing updated_parsed to published_parsed, with a warning.
     updated = _when(dict.get(item, "updated_parsed"))
     published = _when(dict.get(item, "published_parsed")) or updated
@@ -319,8 +351,8 @@ def normalize(item, feed_name: str, base_url: str, now: datetime) -> Entry:
     elif link:
         key = f"link:{link}"
     else:
-        digest = hashlib.sha256(f"{title}\n{summary_html}\n{content_html}".encode()).hexdigest()[:24]
-        key = f"hash:{feed_name}:{digest}"
+        key = f"hash:{feed_name}:{_digest(title, *whole)}"
+    title = shorten(title, caps.title)
     opening, opening_words = _opening(summary_html or content_html)
     return Entry(
         key=key,
@@ -340,10 +372,27 @@ def normalize(item, feed_name: str, base_url: str, now: datetime) -> Entry:
     )
 
 
+def _cap_html(markup: str, limit: int) -> tuple[str, bool]:
+    """(markup, False), or when longer than limit its opening cut where the markup allows,
+    ending with an ellipsis, and True."""
+    if len(markup) <= limit:
+        return markup, False
+    return cut_html(markup, max(limit - len(ELLIPSIS), 0)) + ELLIPSIS, True
+
+
+def _digest(title: str, summary_html: str, content_html: str) -> str:
+    """The hash key's digest of an entry's text, encoded a block at a time (an entry can be 50 MB)."""
+    digest = hashlib.sha256()
+    for part in (title, "\n", summary_html, "\n", content_html):
+        for i in range(0, len(part), 1 << 20):
+            digest.update(part[i:i + (1 << 20)].encode())
+    return digest.hexdigest()[:24]
+
+
 def _opening(markup: str) -> tuple[str, list[str]]:
     """The text of an entry's first words, enough for its fingerprint, without converting all of
     it; and its first words (as many as a fingerprint takes)."""
-    from briefings.store import FINGERPRINT_WORDS, first_words
+    from briefings.identity import FINGERPRINT_WORDS, first_words
 
     for size in _FINGERPRINT_HTML:
         chunk = markup[:size]
