@@ -56,12 +56,13 @@ DATA = ROOT / "bench" / "data" / "themes-real.jsonl"
 EXAMPLES = ROOT / "themes-examples.jsonl"
 MIN_DF = 2
 SECONDARY_PRECISION = 0.7
-PRUNE = 0.02  # weights smaller than this are left out of the file
+PRUNE = 0.1  # weights smaller than this are left out (in cross-validation too, so its figures are the shipped model's)
 # A text's TF-IDF vector is divided by its L2 norm, but by no less than this: a text of one or two
 # known words (a bare title, "Flour, water, salt.") is not read as sure as a paragraph. The shortest
 # training text's norm is about 19, so the floor only changes texts much shorter than those.
 NORM_FLOOR = 15.0
-SECONDARY_C = [1.0, 3.0, 10.0, 30.0]
+SECONDARY_C = [1.0, 3.0, 10.0]
+THRESHOLDS = np.arange(0.3, 0.96, 0.025)
 GRID = {
     "theme_c": [3.0, 10.0, 30.0],
     "on_c": [1.0, 3.0, 10.0],
@@ -134,6 +135,16 @@ class Tfidf:
         return sparse.diags(1.0 / np.maximum(norms, NORM_FLOOR)) @ x
 
 
+def sparsify(model, *, shift: bool = False) -> None:
+    """Leave out the weights too small to matter (|w| < PRUNE). shift (the theme model): first take each
+    feature's median weight off all its themes' weights; a softmax is blind to a shift common to every
+    theme, so the decision is the same and most of the weights are zero."""
+    coef = model.coef_
+    if shift:
+        coef -= np.median(coef, axis=0, keepdims=True)
+    coef[np.abs(coef) < PRUNE] = 0.0
+
+
 def fit_models(counts, labels, on, weights, fit_rows, theme_c, on_c, themes):
     tfidf = Tfidf(counts, fit_rows)
     x = tfidf.transform(counts, fit_rows)
@@ -143,6 +154,8 @@ def fit_models(counts, labels, on, weights, fit_rows, theme_c, on_c, themes):
     assert list(theme_model.classes_) == themes, "every theme needs training items"
     on_model = LogisticRegression(C=on_c, max_iter=3000, class_weight="balanced")
     on_model.fit(x, on[fit_rows], sample_weight=weights[fit_rows])
+    sparsify(theme_model, shift=True)
+    sparsify(on_model)
     return tfidf, theme_model, on_model
 
 
@@ -154,6 +167,7 @@ def fit_secondary(x, items, rows, c, themes):
         y = [theme in items[rows[k]]["gold"] for k in on_rows]
         model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
         model.fit(x[on_rows], y)
+        sparsify(model)
         models.append(model)
     return models
 
@@ -237,11 +251,41 @@ def choose_thresholds(gold: Gold, theme_logits, on_logits, terms, alpha, beta, t
     return calibration, float(best_on)
 
 
+def per_theme_thresholds(gold: Gold, theme_logits, on_logits, terms, best, secondary_logits, themes) -> np.ndarray:
+    """Each theme's secondary threshold, on out-of-fold scores: the one of best F1 for that theme (full sets)
+    among those whose secondary tags of it were right at least SECONDARY_PRECISION of the time, with a
+    standard error to spare (at the edge, new text falls below it); a theme with none is never secondary."""
+    chosen = np.ones(len(themes))
+    for j in range(len(themes)):
+        best_j = (-1.0, 1.0)
+        for t in THRESHOLDS:
+            bar = np.full(len(themes), 2.0)
+            bar[j] = t
+            on_topic, primary, sets = decide(theme_logits, on_logits, terms, best["term_weight"], best["on_term_weight"],
+                                             best["calibration"], best["on_threshold"], bar, themes, secondary_logits)
+            tagged = sets[:, j] & (primary != j)
+            n = int(tagged.sum())
+            if n < 3:
+                continue
+            precision = float((tagged & gold.sets[:, j]).sum()) / n
+            if precision - math.sqrt(precision * (1 - precision) / n) < SECONDARY_PRECISION:
+                continue
+            theme_f1 = f1(int((sets[:, j] & gold.sets[:, j]).sum()), int((sets[:, j] & ~gold.sets[:, j]).sum()),
+                          int((~sets[:, j] & gold.sets[:, j]).sum()))
+            if theme_f1 > best_j[0]:
+                best_j = (theme_f1, float(t))
+        chosen[j] = best_j[1]
+    return chosen
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--out", type=Path, default=MODEL_PATH)
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--settings-from", type=Path, default=None, metavar="MODEL",
+                        help="take the primary models' settings (C, examples' weight, term weights) from a model file's "
+                             "meta instead of searching the grid again; thresholds and the secondary model are chosen anew")
     args = parser.parse_args()
 
     config = config_module.load(ROOT / "config.toml")
@@ -264,7 +308,15 @@ def main() -> None:
           f"shipped examples: {len(examples)}; {args.folds} folds grouped by origin")
 
     results = []
-    for theme_c, on_c, example_weight in itertools.product(GRID["theme_c"], GRID["on_c"], GRID["example_weight"]):
+    grid = itertools.product(GRID["theme_c"], GRID["on_c"], GRID["example_weight"])
+    alphas, betas = TERM_WEIGHTS, ON_TERM_WEIGHTS
+    if args.settings_from:
+        chosen = json.loads(args.settings_from.read_text(encoding="utf-8"))["meta"]["settings"]
+        grid = [(chosen["theme_c"], chosen["on_c"], chosen["example_weight"])]
+        alphas, betas = [chosen["term_weight"]], [chosen["on_term_weight"]]
+        print(f"primary settings from {args.settings_from}: " + ", ".join(f"{k} {chosen[k]:g}" for k in
+              ("theme_c", "on_c", "example_weight", "term_weight", "on_term_weight")))
+    for theme_c, on_c, example_weight in grid:
         weights = np.array([1.0] * n_real + [example_weight] * len(examples))
         theme_logits = np.zeros((n_real, len(themes)))
         on_logits = np.zeros(n_real)
@@ -274,7 +326,7 @@ def main() -> None:
             x = tfidf.transform(counts, list(score_idx))
             theme_logits[score_idx] = theme_model.decision_function(x)
             on_logits[score_idx] = on_model.decision_function(x)
-        for alpha, beta in itertools.product(TERM_WEIGHTS, ON_TERM_WEIGHTS):
+        for alpha, beta in itertools.product(alphas, betas):
             calibration, on_threshold = choose_thresholds(gold, theme_logits, on_logits, terms[:n_real], alpha, beta, themes)
             fig = figures(gold, decide(theme_logits, on_logits, terms[:n_real], alpha, beta, calibration, on_threshold, 1.1, themes))
             # The primary decision only here (no secondary themes); the secondary model is chosen below.
@@ -308,18 +360,17 @@ def main() -> None:
                 secondary_logits[c][score_idx, j] = model.decision_function(x)
     options = []
     for c in SECONDARY_C:
-        for t in np.arange(0.3, 0.96, 0.025):
-            sec_fig = figures(gold, decide(theme_logits, on_logits, terms[:n_real], best["term_weight"], best["on_term_weight"],
-                                           best["calibration"], best["on_threshold"], t, themes, secondary_logits[c]))
-            n, precision = sec_fig["secondary_tags"], sec_fig["secondary_precision"]
-            # The target must hold with a standard error to spare: at the edge, new text falls below it.
-            if n >= 5 and precision - math.sqrt(precision * (1 - precision) / n) >= SECONDARY_PRECISION:
-                options.append((sec_fig["macro_f1"], c, float(t), sec_fig))
-    if options:
-        _, best["secondary_c"], best["secondary_threshold"], fig = max(options, key=lambda o: o[0])
-    else:
-        best["secondary_c"], best["secondary_threshold"] = SECONDARY_C[0], 1.0
-    print(f"secondary model: C {best['secondary_c']:g}, threshold {best['secondary_threshold']:.3f}: out of fold "
+        thresholds = per_theme_thresholds(gold, theme_logits, on_logits, terms[:n_real], best, secondary_logits[c], themes)
+        sec_fig = figures(gold, decide(theme_logits, on_logits, terms[:n_real], best["term_weight"], best["on_term_weight"],
+                                       best["calibration"], best["on_threshold"], thresholds, themes, secondary_logits[c]))
+        options.append((sec_fig["macro_f1"], c, thresholds, sec_fig))
+        if not args.quiet:
+            print(f"  secondary C {c:g}: macro-F1 {sec_fig['macro_f1']:.3f}  sec-prec {sec_fig['secondary_precision']:.2f}"
+                  f" ({sec_fig['secondary_tags']})")
+    _, best["secondary_c"], thresholds, fig = max(options, key=lambda o: o[0])
+    best["secondary_thresholds"] = [round(float(t), 4) for t in thresholds]
+    print(f"secondary model: C {best['secondary_c']:g}, thresholds "
+          + " ".join(f"{t}:{v:.2f}" for t, v in zip(themes, thresholds)) + f"\n  out of fold "
           f"acc {fig['accuracy']:.3f}  macro-F1 {fig['macro_f1']:.3f}  off-F1 {fig['off_topic_f1']:.3f}  "
           f"sec-prec {fig['secondary_precision']:.2f} ({fig['secondary_tags']})")
 
@@ -350,7 +401,7 @@ def export(path: Path, tfidf: Tfidf, theme_model, on_model, secondary, themes, b
             "trained_on": f"themes-real.jsonl train split ({n_real} items) + themes-examples.jsonl ({len(examples)})",
             "method": "TF-IDF uni+bigrams; multinomial logistic regression (themes), binary logistic regression (on topic)",
             "cv": {k: round(v, 4) if isinstance(v, float) else v for k, v in fig.items()},
-            "settings": {k: v for k, v in best.items() if k not in ("calibration",)},
+            "settings": {k: v for k, v in best.items() if k not in ("calibration", "secondary_thresholds")},
         },
         "themes": themes,
         "intercepts": [round(float(b), 4) for b in theme_model.intercept_],
@@ -358,7 +409,7 @@ def export(path: Path, tfidf: Tfidf, theme_model, on_model, secondary, themes, b
                      "calibration": [round(best["calibration"][0], 4), round(best["calibration"][1], 4)],
                      "threshold": round(best["on_threshold"], 4)},
         "secondary_intercepts": [round(float(m.intercept_[0]), 4) for m in secondary],
-        "secondary_threshold": round(best["secondary_threshold"], 4),
+        "secondary_thresholds": best["secondary_thresholds"],
         "norm_floor": NORM_FLOOR,
         "term_weight": best["term_weight"],
         "on_term_weight": best["on_term_weight"],

@@ -408,13 +408,12 @@ class Classifier:
         return self._decide(scores, evidence)
 
     def _model_decision(self, fields, term_scores, evidence) -> Classification:
-        from briefings.themes_model import features_of, sigmoid, softmax
+        from briefings.themes_model import sigmoid, softmax
 
         model = self._model
         title_words, summary_words, body_words = (
             [w for w in words if w not in STOPWORDS and len(w) > 2 and not w.isdigit()] for words in fields.values())
-        counts = features_of(title_words, summary_words + body_words)
-        scored = model.score(counts)
+        scored = model.score(model.counts(title_words, summary_words + body_words))
         alpha, beta = model.term_weight, model.on_term_weight
         logits = {t.id: scored.logits[t.id] + alpha * term_scores[t.id] for t in self.themes if t.id in scored.logits}
         on_z = scored.on_logit + beta * max(term_scores.values(), default=0.0)
@@ -456,9 +455,10 @@ class Classifier:
         themes: tuple[str, ...] = ()
         if on_topic and ranked:
             primary = ranked[0]
-            second = {t: sigmoid(z + alpha * term_scores[t]) for t, z in model.secondary(scored.vector).items() if t in logits and t != primary}
+            second = {t: sigmoid(z + alpha * term_scores[t]) for t, z in scored.secondary.items() if t in logits and t != primary}
+            bar = model.secondary_thresholds
             themes = (primary,) + tuple(
-                sorted((t for t, p in second.items() if p >= model.secondary_threshold), key=lambda t: (-second[t], order[t]))[:MAX_SECONDARY])
+                sorted((t for t, p in second.items() if p >= bar[t]), key=lambda t: (-second[t], order[t]))[:MAX_SECONDARY])
         shown = max(p_on, model.on_threshold) if forced else p_on
         scores = {t: v for t, v in ((t, round(shown * p, 4)) for t, p in probabilities.items()) if v}
         for label, matches in pulls.items():

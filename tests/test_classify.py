@@ -349,3 +349,21 @@ def test_a_broken_model_file_is_one_clear_error(tmp_path):
     with pytest.raises(ConfigError) as caught:
         classifier.classify_text("OSCE hotline test")
     assert "cannot read the theme model" in caught.value.message and 'method = "terms"' in caught.value.hint
+
+
+@pytest.mark.parametrize("title,text", [
+    (TYPICAL["confidence-building"][0], TYPICAL["confidence-building"][1]),
+    ("Working group, working group: the open-ended working group", "Points of contact; points of contact test the hotline."),
+    ("", "Critical infrastructure operators and the critical infrastructure agency"),
+    ("Ransomware", ""),
+])
+def test_the_fast_feature_path_gives_the_vector_of_the_features(title, text):
+    """The scoring path looks bigrams up without building them; its vector is the one of ``features``."""
+    from briefings.classify import content_tokens
+    from briefings.themes_model import features, shipped_model
+
+    model = shipped_model()
+    fast = model.vector(model.counts(content_tokens(title), content_tokens(text)))
+    full = model.vector(features(title, text))
+    assert fast.keys() == full.keys() and fast
+    assert all(abs(fast[f] - full[f]) < 1e-12 for f in full)
