@@ -158,6 +158,7 @@ class RenderSettings:
 
 @dataclass(frozen=True)
 class ClassifySettings:
+    method: str = _s("model", "How entries are classified: \"model\" (the shipped model, with the terms and the desk's corrections) or \"terms\" (the previous classifier: terms and likeness to examples).")
     threshold: float = _s(4.0, "Score a theme needs to be an entry's primary theme; below it for all: off-topic.", range=Range(0))
     secondary_share: float = _s(0.5, "Share of the primary's score a theme needs to be a secondary theme.", range=Range(0, 1))
     similarity_weight: float = _s(32.0, "Weight of an entry's TF-IDF likeness to each theme's examples; 0 = terms only.", range=Range(0))
@@ -380,6 +381,8 @@ def from_dict(data: dict, cfg_path: Path, text: str = "") -> Config:
         sections[table] = _build(cls, raw, table, root, fail)
     _check_schedule(sections["schedule"], fail)
     _check_templates(sections["render"], fail)
+    if sections["classify"].method not in ("model", "terms"):
+        fail(f"must be \"model\" or \"terms\", got {sections['classify'].method!r}", "classify", "method")
     base_url = sections["output"].base_url
     if base_url and not re.match(r"^https?://[^\s/]+", base_url):
         fail(f"must be an http(s) URL, got {base_url!r}", "output", "base_url")

@@ -66,6 +66,10 @@ class Classification:
     themes: tuple[str, ...]  # primary first, then secondary
     scores: dict[str, float]
     evidence: dict[str, tuple[Match, ...]]
+    # Not stored: what the classifier knew when it decided (for `themes review` and `explain`).
+    on_topic: float | None = None  # the model's probability that the entry is on topic
+    margin: float | None = None  # how far the decision is from flipping (0: a coin toss)
+    source: str = ""  # "correction" when the desk's correction decided it
 
     @property
     def secondary(self) -> tuple[str, ...]:
@@ -279,3 +283,13 @@ class Rendered:
     web_html: str  # the full web version, every entry listed
     email_limit: int | None = None  # entries per theme the e-mail shows (lowered to stay under Gmail's clip)
     archive_text: str = ""  # the text for the archive: the e-mail's, without the unsubscribe link
+
+
+@dataclass(frozen=True)
+class StoredCorrection:
+    """The desk's themes for one stored entry (`briefings themes teach`), as the store keeps them."""
+
+    entry: Entry
+    theme: str | None  # None: off-topic
+    also: tuple[str, ...]  # secondary themes
+    created: datetime

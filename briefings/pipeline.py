@@ -160,15 +160,22 @@ def collect_once(
     return report
 
 
-def classify_pending(config: Config, store: Store, *, stop: Callable[[], bool] | None = None) -> list:
-    """Classify every pending entry; return them, classified. Stopped (raised between two entries,
-    before anything is saved) when stop() turns true."""
-    from briefings.classify import build_classifier
+def classifier_for(config: Config, store: Store):
+    """The config's classifier, taught by the desk's corrections in the store."""
+    from briefings.classify import build_classifier, correction_of
 
-    # Every pending entry is classified again, so an edit to the themes applies to the next briefing.
-    classifier = build_classifier(config)
+    return build_classifier(config, [correction_of(c.entry, c.theme, c.also) for c in store.corrections.all()])
+
+
+def classify_pending(config: Config, store: Store, *, stop: Callable[[], bool] | None = None) -> list:
+    """Classify every pending entry; return them, classified. With nothing pending, nothing is loaded.
+    Stopped (raised between two entries, before anything is saved) when stop() turns true."""
     pending = store.entries.pending()
     log.debug("classifying %d pending entries", len(pending))
+    if not pending:
+        return []
+    # Every pending entry is classified again, so an edit to the themes, or a correction, applies to the next briefing.
+    classifier = classifier_for(config, store)
     done = []
     for entry, _ in pending:
         check(stop)
@@ -176,6 +183,46 @@ def classify_pending(config: Config, store: Store, *, stop: Callable[[], bool] |
     check(stop)
     store.entries.save_classifications(done)
     return [(entry, c) for (entry, _), (_, c) in zip(pending, done)]
+
+
+def teach(config: Config, store: Store, ref: str, theme: str | None, also: tuple[str, ...] = (), *,
+          now: datetime | None = None) -> dict:
+    """Record the desk's themes for a stored entry (theme None: off-topic) and apply them: the entry keeps
+    them in every later briefing and page; an already briefed entry's pages are written again; every
+    pending entry is classified again, with the correction among the classifier's examples."""
+    from briefings.classify import Correction, corrected
+    from briefings.errors import BriefingsError
+
+    known = [t.id for t in config.themes]
+    for theme_id in (theme, *also) if theme else also:
+        if theme_id not in known:
+            raise BriefingsError(f"no theme {theme_id!r} in {config.path.name}", f"use one of: {', '.join(known)}, off-topic")
+    if theme is None and also:
+        raise BriefingsError("an off-topic entry has no other themes", "drop --also, or give a theme instead of off-topic")
+    if theme in also:
+        raise BriefingsError(f"{theme} is the primary theme; --also takes the others")
+    found = store.entries.find(ref)
+    if found is None:
+        raise BriefingsError(f"no stored entry matches {ref!r}", "give an id from `briefings run --json` or `briefings themes review`, or the entry's URL")
+    entry, before = found
+    if before is None:  # collected, not classified yet: what the classifier says now
+        before = classifier_for(config, store).classify(entry)
+    classification = corrected(Correction(stored_id(entry.id), entry.key, theme, tuple(dict.fromkeys(also)), entry.title, ""))
+    briefing_id = store.corrections.save(stored_id(entry.id), classification, now=now or utcnow())
+    written: list[str] = []
+    if briefing_id is not None:
+        from briefings.deliver.disk import write_briefing
+        from briefings.render import render
+
+        stored = store.briefings.get(briefing_id)
+        if stored is not None and stored.html_path:
+            rendered = render(load_briefing(config, store, briefing_id), config)
+            written += [str(p) for p in write_briefing(config.output.dir, stored.slug, rendered.web_html, rendered.text)]
+            changed = {t for t in (*(before.themes if before else ()), *classification.themes)}
+            written += [str(p) for p in write_archive(config, store, themes=changed)]
+    pending = classify_pending(config, store)
+    return {"entry": entry, "before": before, "after": classification, "briefing_id": briefing_id,
+            "written": written, "pending": pending}
 
 
 def run_once(

@@ -7,6 +7,7 @@
     store.briefings               # briefings made, their entries, the archive's history (StoredBriefing, HistoryItem)
     store.outbox                  # the deliveries each briefing owes (Delivery)
     store.meta                    # facts kept across runs (last briefing run, archive written through)
+    store.corrections             # the desk's themes for entries, applied where they are stored (StoredCorrection)
     with store.transaction(): ... # one write transaction across parts; an inner one joins it
 
 All SQL of briefings lives in this package. The parts write the SQL SQLite and
@@ -22,6 +23,7 @@ from typing import Iterator
 
 from briefings.errors import StoreError
 from briefings.store.briefings import Briefings
+from briefings.store.corrections import Corrections
 from briefings.store.db import Database, _fault
 from briefings.store.dialect import Dialect, SQLite
 from briefings.store.entries import Entries
@@ -95,6 +97,7 @@ class Store:
             self.outbox = Outbox(self.db)
         self.briefings = Briefings(self.db, self.outbox)
         self.meta = Meta(self.db)
+        self.corrections = Corrections(self.db, self.entries)
 
     @classmethod
     def open(cls, state) -> "Store":

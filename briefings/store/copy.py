@@ -10,7 +10,8 @@ if TYPE_CHECKING:
     from briefings.store import Store
 
 # The tables of the state, parents first.
-TABLES = ("feeds", "briefings", "entries", "entry_sources", "briefing_entries", "deliveries", "meta")
+TABLES = ("feeds", "briefings", "entries", "entry_sources", "briefing_entries", "deliveries", "meta",
+          "corrections")
 _CHUNK = 500
 
 

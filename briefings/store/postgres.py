@@ -156,6 +156,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE briefing_entries ADD COLUMN story TEXT;
     CREATE INDEX briefing_entries_story ON briefing_entries(story);
     """,
+    # 3 -> 4: the desk's corrections (SQLite's 6 -> 7).
+    """
+    CREATE TABLE corrections (
+        entry_id BIGINT PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
+        theme TEXT,
+        also TEXT NOT NULL DEFAULT '[]',
+        created TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -129,6 +129,16 @@ MIGRATIONS: list[str] = [
     ALTER TABLE briefing_entries ADD COLUMN story TEXT;
     CREATE INDEX briefing_entries_story ON briefing_entries(story);
     """,
+    # 6 -> 7: the desk's corrections (`briefings themes teach`): the themes an entry was given by hand
+    # (theme NULL: off-topic; also: the secondary themes, a JSON list).
+    """
+    CREATE TABLE corrections (
+        entry_id INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
+        theme TEXT,
+        also TEXT NOT NULL DEFAULT '[]',
+        created TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
