@@ -1,6 +1,13 @@
 """Entries -> norms themes, with the evidence for each decision.
 
-Two signals, both explainable:
+``[classify] method = "model"`` (the default): the shipped model
+(``briefings/themes_model.py``: TF-IDF uni- and bigrams, a theme model and a
+separate on-topic model, trained offline on real texts) combined with the terms
+below, and with the desk's corrections (``briefings themes teach``): a corrected
+entry keeps its correction, and entries like it lean to its label. Themes the
+model has not learned (added by the user) are decided by their terms, as before.
+
+``method = "terms"``, the previous classifier, has two signals, both explainable:
 
 1. **Terms.** Every theme's terms are matched as whole token sequences in text
    prepared once per entry (HTML stripped, case and diacritics folded, hyphens
@@ -17,12 +24,14 @@ Two signals, both explainable:
 Each field is read up to its first READ_TEXT characters (the opening is where the
 signal is), so an entry's length costs nothing past that.
 
-The primary theme is the best score at or above ``threshold``; secondary themes
-reach ``secondary_share`` of it; below the threshold everywhere: off-topic.
+With ``terms``, the primary theme is the best score at or above ``threshold``;
+secondary themes reach ``secondary_share`` of it; below the threshold everywhere:
+off-topic.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 import re
@@ -30,17 +39,31 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
+
 
 from briefings.config import ClassifySettings, Theme
-from briefings.models import Classification, Entry, Match
+from briefings.models import Classification, Entry, Match, stored_id
 from briefings.text import cut_html, html_to_text
+
+if TYPE_CHECKING:
+    from briefings.themes_model import ThemeModel
 
 FIELD_WEIGHTS = {"title": 3.0, "summary": 2.0, "body": 1.0}
 # Classification reads the opening of each field, where the signal is: at most this much
 # text, from at most READ_HTML characters of its markup. An entry's length costs nothing past it.
 READ_TEXT = 50_000
 READ_HTML = 200_000
+MODEL_FIELD = "model"  # evidence: a feature of the theme model
+ON_TOPIC_FIELD = "on-topic"  # evidence: a feature of the on-topic model
+CORRECTION_FIELD = "correction"  # evidence: the desk's correction, or likeness to a corrected entry
+OFF_TOPIC = "off-topic"  # the evidence key of an off-topic call
+# A corrected entry (or a labeled example the model was not trained on) at least this
+# similar (cosine of TF-IDF vectors) moves an entry towards its label, by NEIGHBOUR_WEIGHT x similarity.
+NEIGHBOUR_MIN = 0.2
+NEIGHBOUR_WEIGHT = 10.0
+NEIGHBOUR_FEATURES = 60
+MAX_SECONDARY = 3
 _FOLD_BLOCK = 1 << 16
 _TOKEN = re.compile(r"[a-z0-9]+")
 SIMILARITY_FIELD = "similarity"
@@ -105,8 +128,20 @@ def stem(token: str) -> str:
     return token
 
 
+_STEMS: dict[str, str] = {}
+
+
 def tokens(text: str) -> list[str]:
-    return [stem(t) for t in _TOKEN.findall(fold(text))]
+    stems = _STEMS
+    if len(stems) > 200_000:
+        stems.clear()  # bounded: a cache of the words seen most
+    out = []
+    for word in _TOKEN.findall(fold(text)):
+        stemmed = stems.get(word)
+        if stemmed is None:
+            stemmed = stems[word] = stem(word)
+        out.append(stemmed)
+    return out
 
 
 @dataclass(frozen=True)
@@ -124,6 +159,28 @@ class Example:
     theme: str | None
     title: str
     text: str
+
+
+@dataclass(frozen=True)
+class Correction:
+    """The desk's label for one stored entry (``briefings themes teach``): theme None is off-topic."""
+
+    entry_id: int
+    key: str
+    theme: str | None
+    also: tuple[str, ...]
+    title: str
+    text: str
+
+    @property
+    def themes(self) -> tuple[str, ...]:
+        return (self.theme, *self.also) if self.theme else ()
+
+
+def correction_of(entry: Entry, theme: str | None, also: tuple[str, ...] = ()) -> Correction:
+    """A correction of a stored entry, with the text the classifier reads of it."""
+    text = opening_text(entry.summary_html) + "\n" + opening_text(entry.content_html)
+    return Correction(stored_id(entry.id), entry.key, theme, tuple(also), entry.title, text)
 
 
 def load_examples(path: Path | None) -> list[Example]:
@@ -148,17 +205,22 @@ def load_examples(path: Path | None) -> list[Example]:
     return examples
 
 
-def build_classifier(config) -> "Classifier":
-    """The classifier for a config: its themes and settings, taught by the examples file and the
-    reading-list documents labeled with themes."""
-    from briefings.collect.corpus import load_corpus
+def build_classifier(config, corrections: Iterable[Correction] = ()) -> "Classifier":
+    """The classifier for a config: its themes and settings, taught by the examples file, the
+    reading-list documents labeled with themes and the desk's corrections. Examples and the
+    model are read when the first entry is classified, so a run with nothing pending pays for neither."""
 
-    examples = load_examples(config.classify.examples)
-    if config.corpus.path:
-        for entry in load_corpus(config.corpus.path).entries:
-            text = html_to_text(entry.summary_html) + " " + html_to_text(entry.content_html)
-            examples.extend(Example(label, entry.title, text) for label in entry.labels)
-    return Classifier(config.themes, config.classify, examples)
+    def examples() -> list[Example]:
+        from briefings.collect.corpus import load_corpus
+
+        found = load_examples(config.classify.examples)
+        if config.corpus.path:
+            for entry in load_corpus(config.corpus.path).entries:
+                text = html_to_text(entry.summary_html) + " " + html_to_text(entry.content_html)
+                found.extend(Example(label, entry.title, text) for label in entry.labels)
+        return found
+
+    return Classifier(config.themes, config.classify, examples, corrections=corrections)
 
 
 def content_tokens(text: str) -> list[str]:
@@ -205,33 +267,78 @@ class _Centroids:
 
 
 class Classifier:
-    """Built once per taxonomy (and examples); ``classify`` is then a pure function of the text."""
+    """Built once per taxonomy (and examples); ``classify`` is then a pure function of the text.
+
+    examples: labeled examples, or a function that returns them (called on the first entry).
+    corrections: the desk's corrections; a corrected entry keeps its label.
+    """
 
     def __init__(
         self,
         themes: tuple[Theme, ...],
         settings: ClassifySettings | None = None,
-        examples: Iterable[Example] = (),
+        examples: Iterable[Example] | Callable[[], Iterable[Example]] = (),
+        corrections: Iterable[Correction] = (),
+        model_path: Path | None = None,
     ):
         self.themes = themes
         self.settings = settings or ClassifySettings()
         self._index: dict[tuple[str, ...], list[_Term]] = {}
         self._max_len = 1
+        self._starts: dict[str, int] = {}  # first word of a term -> the longest term it starts
         for theme in themes:
             for term in theme.terms:
                 self._add(theme.id, term, theme.weights.get(term.lower(), 1.0), False)
             for term in (*theme.negative, *self.settings.off_topic_terms):
                 self._add(theme.id, term, 1.0, True)
+        self._order = {t.id: i for i, t in enumerate(themes)}
+        self._examples = examples
+        self._corrections = {c.key: c for c in corrections}
+        self._model_path = model_path
+        self._ready = False
         self._centroids = None
-        if self.settings.similarity_weight > 0:
-            known = {t.id for t in themes}
-            docs: dict[str, list[Counter]] = {
-                t.id: [Counter(content_tokens(" ".join([t.name, t.description, *t.terms])))] for t in themes
-            }
-            for example in examples:
-                if example.theme in known:
-                    docs[example.theme].append(Counter(content_tokens(f"{example.title} {example.title} {example.text}")))
-            self._centroids = _Centroids(docs)
+        self._model: ThemeModel | None = None
+        self._neighbours: list[tuple[str | None, str]] = []  # (label, how the evidence names it)
+        self._neighbour_index: dict[str, list[tuple[int, float]]] = {}  # feature -> [(neighbour, weight)]
+
+    def _prepare(self) -> None:
+        """What classifying needs beyond the terms, built on the first entry."""
+        self._ready = True
+        examples = self._examples() if callable(self._examples) else self._examples
+        known = {t.id for t in self.themes}
+        if self.settings.method == "terms":
+            if self.settings.similarity_weight > 0:
+                docs: dict[str, list[Counter]] = {
+                    t.id: [Counter(content_tokens(" ".join([t.name, t.description, *t.terms])))] for t in self.themes
+                }
+                for example in examples:
+                    if example.theme in known:
+                        docs[example.theme].append(Counter(content_tokens(f"{example.title} {example.title} {example.text}")))
+                self._centroids = _Centroids(docs)
+            return
+        from briefings.themes_model import MODEL_PATH, features, shipped_model
+
+        self._model = model = shipped_model(self._model_path or MODEL_PATH)
+        # Labeled texts the model was not trained on teach as neighbours; so do corrections.
+        for example in examples:
+            if (example.theme in known or example.theme is None) and example_key(example.title, example.text) not in model.trained_examples:
+                self._add_neighbour(features(example.title[:READ_TEXT], example.text[:READ_TEXT]), example.theme,
+                                    f"like the example \"{example.title[:60]}\"")
+        for c in self._corrections.values():
+            if c.theme is None or c.theme in known:
+                self._add_neighbour(features(c.title[:READ_TEXT], c.text[:READ_TEXT]), c.theme, f"like corrected entry #{c.entry_id}")
+
+    def _add_neighbour(self, counts: Counter, label: str | None, name: str) -> None:
+        if self._model is None:
+            return  # neighbours live in the model's feature space; the terms classifier has none
+        vector = self._model.vector(counts)
+        if not vector:
+            return
+        number = len(self._neighbours)
+        self._neighbours.append((label, name))
+        # Its strongest features only: a long document's hundreds of others add little but time.
+        for weight, feature in heapq.nlargest(NEIGHBOUR_FEATURES, ((w, f) for f, w in vector.items())):
+            self._neighbour_index.setdefault(feature, []).append((number, weight))
 
     def _add(self, theme_id: str, term: str, weight: float, negative: bool) -> None:
         key = tuple(tokens(term))
@@ -239,26 +346,31 @@ class Classifier:
             return
         self._index.setdefault(key, []).append(_Term(theme_id, term, weight, negative))
         self._max_len = max(self._max_len, len(key))
+        self._starts[key[0]] = max(self._starts.get(key[0], 0), len(key))
 
     def _matches(self, words: list[str]) -> dict[tuple[str, ...], int]:
         found: dict[tuple[str, ...], int] = {}
-        index, longest = self._index, self._max_len
+        index, starts = self._index, self._starts
         n = len(words)
-        for i in range(n):
+        for i, word in enumerate(words):
+            longest = starts.get(word)
+            if longest is None:
+                continue  # no term starts with this word
             for size in range(1, min(longest, n - i) + 1):
                 key = tuple(words[i : i + size])
                 if key in index:
                     found[key] = found.get(key, 0) + 1
         return found
 
-    def classify_text(self, title: str, summary: str = "", body: str = "") -> Classification:
-        """Classify plain or HTML text given by field."""
-        fields = {"title": title[:READ_TEXT], "summary": opening_text(summary), "body": opening_text(body)}
+    def term_scores(self, title: str, summary: str = "", body: str = "") -> dict[str, float]:
+        """The term score of each theme (the user's lever), for plain text by field."""
+        fields = {"title": tokens(title), "summary": tokens(summary), "body": tokens(body)}
+        return self._term_part(fields)[0]
+
+    def _term_part(self, fields: dict[str, list[str]]):
         scores: dict[str, float] = {t.id: 0.0 for t in self.themes}
         evidence: dict[str, list[Match]] = {t.id: [] for t in self.themes}
-        bag: Counter = Counter()
-        for field_name, text in fields.items():
-            words = tokens(text)
+        for field_name, words in fields.items():
             if not words:
                 continue
             # Long texts repeat terms; dampen so a long document does not win every theme.
@@ -273,20 +385,111 @@ class Classifier:
                     else:
                         scores[term.theme] += contribution
                         evidence[term.theme].append(Match(term.term, field_name, count, term.weight))
-            if self._centroids is not None:
+        return scores, evidence
+
+    def classify_text(self, title: str, summary: str = "", body: str = "") -> Classification:
+        """Classify plain or HTML text given by field (the opening of each field is read)."""
+        if not self._ready:
+            self._prepare()
+        title, summary, body = title[:READ_TEXT], opening_text(summary), opening_text(body)
+        fields = {"title": tokens(title), "summary": tokens(summary), "body": tokens(body)}
+        scores, evidence = self._term_part(fields)
+        if self._model is not None:
+            return self._model_decision(fields, scores, evidence)
+        if self._centroids is not None:
+            bag: Counter = Counter()
+            for field_name, words in fields.items():
                 repeat = 2 if field_name == "title" else 1
                 for word in words:
                     if word not in STOPWORDS and len(word) > 2 and not word.isdigit():
                         bag[word] += repeat
-        if self._centroids is not None and bag:
-            weight = self.settings.similarity_weight
-            similarities, parts = self._centroids.similarities(bag)
-            for theme_id, similarity in similarities.items():
-                contribution = weight * similarity
-                scores[theme_id] += contribution
-                top = ", ".join(token for _, token in sorted(parts[theme_id], reverse=True)[:5])
-                evidence[theme_id].append(Match(f"like the theme's examples ({top})", SIMILARITY_FIELD, 1, round(contribution, 4)))
+            if bag:
+                weight = self.settings.similarity_weight
+                similarities, parts = self._centroids.similarities(bag)
+                for theme_id, similarity in similarities.items():
+                    contribution = weight * similarity
+                    scores[theme_id] += contribution
+                    top = ", ".join(token for _, token in sorted(parts[theme_id], reverse=True)[:5])
+                    evidence[theme_id].append(Match(f"like the theme's examples ({top})", SIMILARITY_FIELD, 1, round(contribution, 4)))
         return self._decide(scores, evidence)
+
+    def _model_decision(self, fields, term_scores, evidence) -> Classification:
+        from briefings.themes_model import sigmoid, softmax
+
+        model = self._model
+        if model is None:
+            raise RuntimeError("the model decision needs the model loaded")
+        title_words, summary_words, body_words = (
+            [w for w in words if w not in STOPWORDS and len(w) > 2 and not w.isdigit()] for words in fields.values())
+        scored = model.score(model.counts(title_words, summary_words + body_words))
+        alpha, beta = model.term_weight, model.on_term_weight
+        logits = {t.id: scored.logits[t.id] + alpha * term_scores[t.id] for t in self.themes if t.id in scored.logits}
+        on_z = scored.on_logit + beta * max(term_scores.values(), default=0.0)
+        pulls: dict[str | None, list[Match]] = {}
+        vector = scored.vector
+        similarities: dict[int, float] = {}
+        if self._neighbour_index:
+            index = self._neighbour_index
+            for feature, x in vector.items():
+                for number, weight in index.get(feature, ()):
+                    similarities[number] = similarities.get(number, 0.0) + x * weight
+        for number, similarity in similarities.items():
+            if similarity < NEIGHBOUR_MIN:
+                continue
+            label, name = self._neighbours[number]
+            push = NEIGHBOUR_WEIGHT * similarity
+            if label is None:
+                on_z -= push
+            else:
+                on_z += push
+                if label in logits:
+                    logits[label] += push
+                else:  # a theme the model has not learned: its terms and its neighbours decide
+                    term_scores[label] += push
+            pulls.setdefault(label, []).append(Match(f"{name} ({similarity:.2f})", CORRECTION_FIELD, 1, round(push, 3)))
+        p_on = model.on_probability(on_z)
+        # Themes the model has not learned compete by their terms: at the threshold they tie the best.
+        threshold = self.settings.threshold
+        learned_best = max(logits.values(), default=0.0)
+        forced = False
+        for theme in self.themes:
+            if theme.id not in logits and term_scores[theme.id] >= threshold:
+                logits[theme.id] = learned_best + alpha * (term_scores[theme.id] - threshold) + 1.0
+                forced = True
+        probabilities = softmax(logits)
+        on_topic = forced or p_on >= model.on_threshold
+        order = self._order
+        ranked = sorted(probabilities, key=lambda t: (-probabilities[t], order[t]))
+        themes: tuple[str, ...] = ()
+        if on_topic and ranked:
+            primary = ranked[0]
+            second = {t: sigmoid(z + alpha * term_scores[t]) for t, z in scored.secondary.items() if t in logits and t != primary}
+            bar = model.secondary_thresholds
+            themes = (primary,) + tuple(
+                sorted((t for t, p in second.items() if p >= bar[t]), key=lambda t: (-second[t], order[t]))[:MAX_SECONDARY])
+        shown = max(p_on, model.on_threshold) if forced else p_on
+        scores = {t: v for t, v in ((t, round(shown * p, 4)) for t, p in probabilities.items()) if v}
+        for label, matches in pulls.items():
+            evidence.setdefault(label or OFF_TOPIC, []).extend(matches)
+        # The words and phrases that decided the primary theme and the on-topic call.
+        if themes and themes[0] in scored.logits:
+            top = heapq.nlargest(6, model.contributions(vector, themes[0]))
+            evidence[themes[0]].extend(Match(f, MODEL_FIELD, 1, round(w, 3)) for w, f in top if w > 0)
+        on_parts = model.contributions(vector, None)
+        if themes:
+            top = heapq.nlargest(5, on_parts)
+            evidence[themes[0]].extend(Match(f, ON_TOPIC_FIELD, 1, round(w, 3)) for w, f in top if w > 0)
+        else:
+            top = heapq.nsmallest(6, on_parts)
+            evidence.setdefault(OFF_TOPIC, []).extend(Match(f, ON_TOPIC_FIELD, 1, round(w, 3)) for w, f in top if w < 0)
+        return Classification(
+            theme=themes[0] if themes else None,
+            themes=themes,
+            scores=scores,
+            evidence={t: tuple(m) for t, m in evidence.items() if m},
+            on_topic=round(p_on, 4),
+            margin=round(_margin(probabilities, ranked, p_on, model.on_threshold), 4),
+        )
 
     def _decide(self, scores: dict[str, float], evidence: dict[str, list[Match]]) -> Classification:
         order = {t.id: i for i, t in enumerate(self.themes)}
@@ -308,15 +511,55 @@ class Classifier:
         )
 
     def classify(self, entry: Entry) -> Classification:
+        correction = self._corrections.get(entry.key)
+        if correction is not None:
+            return corrected(correction)
         return self.classify_text(entry.title, entry.summary_html, entry.content_html)
 
 
+def corrected(correction: Correction) -> Classification:
+    """The classification the desk gave an entry."""
+    label = correction.theme or OFF_TOPIC
+    match = Match(f"corrected by the desk: {label}", CORRECTION_FIELD, 1, 1.0)
+    return Classification(
+        theme=correction.theme,
+        themes=correction.themes,
+        scores={t: 1.0 for t in correction.themes},
+        evidence={label: (match,)},
+        source="correction",
+    )
+
+
+def _margin(probabilities: dict[str, float], ranked: list[str], p_on: float, on_threshold: float) -> float:
+    """How sure a decision is: the smaller of the distance to the on-topic threshold and the gap
+    between the two likeliest themes (0: a coin toss)."""
+    gap = probabilities[ranked[0]] - probabilities[ranked[1]] if len(ranked) > 1 else 1.0
+    return min(abs(p_on - on_threshold), gap if p_on >= on_threshold else 1.0)
+
+
+def example_key(title: str, text: str) -> str:
+    """A short digest of a teaching text: the model lists those it was trained on."""
+    import hashlib
+
+    return hashlib.sha1(f"{title}\n{text}".encode("utf-8")).hexdigest()[:12]
+
+
+_GROUPS = {CORRECTION_FIELD: 0, "title": 1, "summary": 1, "body": 1, SIMILARITY_FIELD: 2, MODEL_FIELD: 3, ON_TOPIC_FIELD: 4}
+
+
 def explain(classification: Classification, theme_id: str) -> list[str]:
-    """One line per piece of evidence for a theme, strongest first."""
+    """One line per piece of evidence for a theme (or "off-topic"): the desk's corrections and corrected
+    entries alike, then matched terms, then the model's words and phrases, strongest first in each."""
     lines = []
-    for match in sorted(classification.evidence.get(theme_id, ()), key=lambda m: -abs(m.weight * FIELD_WEIGHTS.get(m.field, 1))):
-        if match.field == SIMILARITY_FIELD:
-            lines.append(f"+{match.weight:.2f}  {match.term}")
+    evidence = classification.evidence.get(theme_id, ())
+    for match in sorted(evidence, key=lambda m: (_GROUPS.get(m.field, 5), -abs(m.weight * FIELD_WEIGHTS.get(m.field, 1)))):
+        if match.field in (SIMILARITY_FIELD, CORRECTION_FIELD):
+            lines.append(f"{match.weight:+.2f}  {match.term}")
+        elif match.field == MODEL_FIELD:
+            lines.append(f"{match.weight:+.2f}  \"{match.term}\" (theme model)")
+        elif match.field == ON_TOPIC_FIELD:
+            side = "on topic" if match.weight > 0 else "off topic"
+            lines.append(f"{match.weight:+.2f}  \"{match.term}\" (on-topic model: towards {side})")
         else:
             sign = "-" if match.weight < 0 else "+"
             times = f" x{match.count}" if match.count > 1 else ""

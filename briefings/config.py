@@ -148,6 +148,7 @@ class BriefingSettings:
     excerpt_sentences: int = _s(3, "Sentences in each entry's excerpt.", range=Range(0, 100))
     footer: str = _s("", "Contact or unsubscribe line printed at the foot of every briefing.")
     reading_list: int = _s(3, "Reading-list documents shown under \"From the reading list\": those most relevant to the briefing's themes; 0: none.", range=Range(0, 1000))
+    top_stories: int = _s(5, "Stories shown first, under \"Top stories\": those most sources carried, then developing before new, then by theme score and recency; 0: none.", range=Range(0, 50))
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,7 @@ class RenderSettings:
 
 @dataclass(frozen=True)
 class ClassifySettings:
+    method: str = _s("model", "How entries are classified: \"model\" (the shipped model, with the terms and the desk's corrections) or \"terms\" (the previous classifier: terms and likeness to examples).")
     threshold: float = _s(4.0, "Score a theme needs to be an entry's primary theme; below it for all: off-topic.", range=Range(0))
     secondary_share: float = _s(0.5, "Share of the primary's score a theme needs to be a secondary theme.", range=Range(0, 1))
     similarity_weight: float = _s(32.0, "Weight of an entry's TF-IDF likeness to each theme's examples; 0 = terms only.", range=Range(0))
@@ -183,7 +185,7 @@ class SmtpSettings:
 class EmailSettings:
     subject: str = _s("", "Subject template (Jinja2); empty: the shipped subject.txt.j2 template.")
     list_id: str = _s("", "List-Id header value, e.g. \"norms-briefing.example.org\"; empty: derived from the From domain.")
-    unsubscribe_mailto: str = _s("", "Address for List-Unsubscribe (mailto); {email} is replaced by the recipient's address.")
+    unsubscribe_mailto: str = _s("", "Address for List-Unsubscribe (mailto); {email}, before the @ only, is replaced by the recipient's address with its @ written = (leave+{email}@example.org: leave+ana=example.org@example.org). Empty: a mailto to Reply-To (or From).")
     unsubscribe_url: str = _s("", "https URL for List-Unsubscribe and one-click unsubscribe (RFC 8058); {email} is replaced.")
     send_empty: bool = _s(False, "Send a recipient a briefing with nothing on their themes (saying so) instead of nothing.")
 
@@ -388,6 +390,9 @@ def from_dict(data: dict, cfg_path: Path, text: str = "") -> Config:
             raw = raw | {"briefing": [raw["briefing"]]}  # one time may be written without the list
         sections[table] = _build(cls, raw, table, root, fail)
     _check_schedule(sections["schedule"], fail)
+    _check_templates(sections["render"], fail)
+    if sections["classify"].method not in ("model", "terms"):
+        fail(f"must be \"model\" or \"terms\", got {sections['classify'].method!r}", "classify", "method")
     for table, key in (("output", "base_url"), ("serve", "public_url")):
         url = getattr(sections[table], key)
         if url and not re.match(r"^https?://[^\s/]+", url):
@@ -430,6 +435,16 @@ def _check_schedule(schedule: "ScheduleSettings", fail) -> None:
             fail(str(exc), "schedule", "briefing")
 
 
+def _check_templates(render: "RenderSettings", fail) -> None:
+    """[render] templates must be a folder: a missing one would quietly mean the shipped templates."""
+    folder = render.templates
+    if folder is None or folder.is_dir():
+        return
+    what = "is a file, not a folder" if folder.exists() else "no such folder"
+    fail(f"{folder}: {what}: create it, or set templates to the folder of your templates (empty: the shipped ones)",
+         "render", "templates")
+
+
 def _check_state(state: "StateSettings", fail) -> None:
     if state.url and not state.url.startswith(("postgresql://", "postgres://")):
         fail(f"must be a postgresql:// URL, got {state.url!r}", "state", "url",
@@ -451,6 +466,9 @@ def _check_mail(smtp: "SmtpSettings", email: "EmailSettings", recipients, fail) 
         fail("must be an https:// URL", "email", "unsubscribe_url")
     if email.unsubscribe_mailto and not _address_ok(email.unsubscribe_mailto.replace("{email}", "x")):
         fail(f"not a valid e-mail address: {email.unsubscribe_mailto!r}", "email", "unsubscribe_mailto")
+    if "{email}" in email.unsubscribe_mailto.rpartition("@")[2]:
+        fail(f"{email.unsubscribe_mailto!r}: {{email}} may stand only before the @, where the recipient's @ is written ="
+             " (leave+{email}@example.org: leave+ana=example.org@example.org)", "email", "unsubscribe_mailto")
 
 
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
@@ -658,6 +676,8 @@ def _feeds(raw: Any, fail) -> tuple[FeedConfig, ...]:
             if key not in ("name", "url"):
                 fail("unknown key (known: name, url)", "feeds", key, index=i)
         url = item.get("url")
+        if isinstance(url, str):
+            url = url.strip()  # spaces around a pasted URL; one inside stays an error
         problem = feed_url_problem(url) if isinstance(url, str) else f"expected a string, got {url!r}"
         if problem:
             fail(problem, "feeds", "url", index=i, hint="give the feed's full address, e.g. https://example.org/feed.xml")

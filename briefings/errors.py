@@ -52,7 +52,7 @@ _FAULTS = {
     "file-in-the-way": ("cannot be written: a file stands where a folder on its path should be",
                         "move that file aside, or set the path in config.toml to a folder, and run again"),
     "folder-in-the-way": ("cannot be written: it is a folder",
-                          "move the folder aside, or set the path in config.toml to a file, and run again"),
+                          "move the folder aside, or set {setting} to a file, and run again"),
 }
 _SQLITE_KINDS = {26: "garbage", 11: "damaged", 8: "read-only", 3: "read-only", 13: "full", 14: "cannot-open",
                  10: "io", 5: "busy", 6: "busy"}  # primary SQLite result codes
@@ -61,8 +61,11 @@ _ERRNO_KINDS = {"EROFS": "read-only", "EACCES": "read-only", "EPERM": "read-only
                 "EEXIST": "file-in-the-way", "EISDIR": "folder-in-the-way"}
 
 
-def storage_fault(exc: BaseException, path, what: str, kind: type[BriefingsError] = StoreError) -> BriefingsError | None:
+def storage_fault(exc: BaseException, path, what: str, kind: type[BriefingsError] = StoreError,
+                  setting: str = "the path in config.toml") -> BriefingsError | None:
     """The one-line error for a disk or SQLite fault on path (what: "the state file", "the archive page"...).
+
+    setting: the key that names path, for the fix of a folder standing where the file goes.
 
     None when exc is not a storage fault (a programming error stays what it is: a bug).
     """
@@ -83,6 +86,8 @@ def storage_fault(exc: BaseException, path, what: str, kind: type[BriefingsError
         return None
     if fault is None:
         return None
+    if fault == "cannot-open" and Path(path).is_dir():
+        fault = "folder-in-the-way"  # SQLite says only that it cannot open the file
     folder = Path(path).parent
     if fault == "io":
         import shutil
@@ -93,4 +98,4 @@ def storage_fault(exc: BaseException, path, what: str, kind: type[BriefingsError
         except OSError:
             pass
     wrong, todo = _FAULTS[fault]
-    return kind(f"{path}: {what} {wrong} ({detail}): {todo.format(folder=folder)}")
+    return kind(f"{path}: {what} {wrong} ({detail}): {todo.format(folder=folder, setting=setting)}")

@@ -86,11 +86,10 @@ def list_unsubscribe(config: Config, email: str) -> list[str]:
     links = []
     if config.email.unsubscribe_mailto:
         links.append(unsubscribe_mailto(config.email.unsubscribe_mailto, email))
-    # [email] unsubscribe_url, else `briefings serve` at [serve] public_url
-    if one_click(config) and (link := unsubscribe_link(config, email)) is not None:
+    # The one-click URL ([email] unsubscribe_url, else `briefings serve`'s at [serve] public_url), else the
+    # default mailto, as in the footer.
+    if (one_click(config) or not links) and (link := unsubscribe_link(config, email)) is not None:
         links.append(link)
-    if not links:
-        links.append(unsubscribe_mailto(parseaddr(config.smtp.reply_to or config.smtp.sender)[1], email))
     return links
 
 

@@ -66,6 +66,10 @@ class Classification:
     themes: tuple[str, ...]  # primary first, then secondary
     scores: dict[str, float]
     evidence: dict[str, tuple[Match, ...]]
+    # Not stored: what the classifier knew when it decided (for `themes review` and `explain`).
+    on_topic: float | None = None  # the model's probability that the entry is on topic
+    margin: float | None = None  # how far the decision is from flipping (0: a coin toss)
+    source: str = ""  # "correction" when the desk's correction decided it
 
     @property
     def secondary(self) -> tuple[str, ...]:
@@ -141,11 +145,35 @@ class CorpusResult:
 
 
 @dataclass
+class StoryBefore:
+    """Where a story this briefing continues appeared before."""
+
+    briefing: "StoredBriefing"  # the newest earlier briefing that listed it
+    since: datetime  # its earliest report
+
+
+@dataclass
 class BriefingItem:
+    """One story as a briefing lists it: its lead report, and the other reports of the same event."""
+
     entry: Entry
     classification: Classification
     excerpt: str
-    also: list[tuple[str, str | None]] = field(default_factory=list)  # other (source, link)
+    also: list[tuple[str, str | None]] = field(default_factory=list)  # every other (source, link) of the story
+    story: str | None = None  # the story's id, stored with each of its entries
+    reports: list["BriefingItem"] = field(default_factory=list)  # the story's other reports, not printed in full
+    before: StoryBefore | None = None  # set when the story continues one from an earlier briefing
+    top: int | None = None  # its rank among the top stories (1: first), None when not one
+    reason: str = ""  # why it is a top story, in one line ("4 sources · developing since 24 Nov")
+
+    @property
+    def sources(self) -> list[str]:
+        """The distinct sources that carried the story."""
+        seen = [self.entry.source_name]
+        for source, _ in self.also:
+            if source not in seen:
+                seen.append(source)
+        return seen
 
 
 @dataclass
@@ -180,14 +208,23 @@ class Briefing:
     id: int | None = None
     previous_counts: dict[str, int] | None = None  # theme counts of the briefing before, for "change since"
     reading: list[ReadingItem] = field(default_factory=list)
+    top: list[BriefingItem] = field(default_factory=list)  # the top stories, in rank order
+    trend: list["StoredBriefing"] = field(default_factory=list)  # the briefings before (up to eight), oldest first
 
     @property
     def entry_count(self) -> int:
-        return sum(len(s.items) for s in self.sections)
+        return sum(1 + len(item.reports) for s in self.sections for item in s.items)
 
     @property
     def theme_counts(self) -> dict[str, int]:
-        return {s.theme_id or "off-topic": len(s.items) for s in self.sections}
+        """Entries per theme (every report of a story counts under the story's theme)."""
+        return {s.theme_id or "off-topic": sum(1 + len(i.reports) for i in s.items) for s in self.sections}
+
+    def stories(self):
+        """(section, story) for every story, in the order the briefing lists them."""
+        for section in self.sections:
+            for item in section.items:
+                yield section, item
 
 
 @dataclass
@@ -236,6 +273,7 @@ class HistoryItem:
     classification: Classification | None
     theme: str | None  # the section it was listed in (None: off-topic)
     briefing: StoredBriefing
+    story: str | None = None  # the story it was listed in (None: before stories were stored)
 
 
 @dataclass
@@ -244,3 +282,14 @@ class Rendered:
     text: str
     web_html: str  # the full web version, every entry listed
     email_limit: int | None = None  # entries per theme the e-mail shows (lowered to stay under Gmail's clip)
+    archive_text: str = ""  # the text for the archive: the e-mail's, without the unsubscribe link
+
+
+@dataclass(frozen=True)
+class StoredCorrection:
+    """The desk's themes for one stored entry (`briefings themes teach`), as the store keeps them."""
+
+    entry: Entry
+    theme: str | None  # None: off-topic
+    also: tuple[str, ...]  # secondary themes
+    created: datetime

@@ -160,15 +160,22 @@ def collect_once(
     return report
 
 
-def classify_pending(config: Config, store: Store, *, stop: Callable[[], bool] | None = None) -> list:
-    """Classify every pending entry; return them, classified. Stopped (raised between two entries,
-    before anything is saved) when stop() turns true."""
-    from briefings.classify import build_classifier
+def classifier_for(config: Config, store: Store):
+    """The config's classifier, taught by the desk's corrections in the store."""
+    from briefings.classify import build_classifier, correction_of
 
-    # Every pending entry is classified again, so an edit to the themes applies to the next briefing.
-    classifier = build_classifier(config)
+    return build_classifier(config, [correction_of(c.entry, c.theme, c.also) for c in store.corrections.all()])
+
+
+def classify_pending(config: Config, store: Store, *, stop: Callable[[], bool] | None = None) -> list:
+    """Classify every pending entry; return them, classified. With nothing pending, nothing is loaded.
+    Stopped (raised between two entries, before anything is saved) when stop() turns true."""
     pending = store.entries.pending()
     log.debug("classifying %d pending entries", len(pending))
+    if not pending:
+        return []
+    # Every pending entry is classified again, so an edit to the themes, or a correction, applies to the next briefing.
+    classifier = classifier_for(config, store)
     done = []
     for entry, _ in pending:
         check(stop)
@@ -176,6 +183,46 @@ def classify_pending(config: Config, store: Store, *, stop: Callable[[], bool] |
     check(stop)
     store.entries.save_classifications(done)
     return [(entry, c) for (entry, _), (_, c) in zip(pending, done)]
+
+
+def teach(config: Config, store: Store, ref: str, theme: str | None, also: tuple[str, ...] = (), *,
+          now: datetime | None = None) -> dict:
+    """Record the desk's themes for a stored entry (theme None: off-topic) and apply them: the entry keeps
+    them in every later briefing and page; an already briefed entry's pages are written again; every
+    pending entry is classified again, with the correction among the classifier's examples."""
+    from briefings.classify import Correction, corrected
+    from briefings.errors import BriefingsError
+
+    known = [t.id for t in config.themes]
+    for theme_id in (theme, *also) if theme else also:
+        if theme_id not in known:
+            raise BriefingsError(f"no theme {theme_id!r} in {config.path.name}", f"use one of: {', '.join(known)}, off-topic")
+    if theme is None and also:
+        raise BriefingsError("an off-topic entry has no other themes", "drop --also, or give a theme instead of off-topic")
+    if theme in also:
+        raise BriefingsError(f"{theme} is the primary theme; --also takes the others")
+    found = store.entries.find(ref)
+    if found is None:
+        raise BriefingsError(f"no stored entry matches {ref!r}", "give an id from `briefings run --json` or `briefings themes review`, or the entry's URL")
+    entry, before = found
+    if before is None:  # collected, not classified yet: what the classifier says now
+        before = classifier_for(config, store).classify(entry)
+    classification = corrected(Correction(stored_id(entry.id), entry.key, theme, tuple(dict.fromkeys(also)), entry.title, ""))
+    briefing_id = store.corrections.save(stored_id(entry.id), classification, now=now or utcnow())
+    written: list[str] = []
+    if briefing_id is not None:
+        from briefings.deliver.disk import write_briefing
+        from briefings.render import render
+
+        stored = store.briefings.get(briefing_id)
+        if stored is not None and stored.html_path:
+            rendered = render(load_briefing(config, store, briefing_id), config)
+            written += [str(p) for p in write_briefing(config.output.dir, stored.slug, rendered.web_html, rendered.text)]
+            changed = {t for t in (*(before.themes if before else ()), *classification.themes)}
+            written += [str(p) for p in write_archive(config, store, themes=changed)]
+    pending = classify_pending(config, store)
+    return {"entry": entry, "before": before, "after": classification, "briefing_id": briefing_id,
+            "written": written, "pending": pending}
 
 
 def run_once(
@@ -258,6 +305,7 @@ def make_briefing(config: Config, store: Store, report: RunReport, *, now: datet
         "email_html_bytes": len(rendered.html.encode("utf-8")),
         "email_per_theme": rendered.email_limit,
         "email_per_theme_configured": config.briefing.max_per_theme or None,
+        **stories_json(briefing),
     }
     # The briefing and its outbox are stored (its entries settled) before any file is written or
     # message sent: if either fails, the next run finishes it from the store; nothing is lost or repeated.
@@ -266,12 +314,27 @@ def make_briefing(config: Config, store: Store, report: RunReport, *, now: datet
     )
     report.briefing["id"] = briefing_id
     if not dry_run:
-        write_briefing(config.output.dir, briefing.slug, rendered.web_html, rendered.text)
+        write_briefing(config.output.dir, briefing.slug, rendered.web_html, rendered.archive_text)
         store.briefings.set_paths(briefing_id, str(html_path), str(text_path))
         report.written += [str(html_path), str(text_path)]
         # Only the theme pages this briefing adds to change; the others stay as they are.
         report.written.append(str(write_archive(config, store, themes=briefing.theme_counts)[-1]))
         store.meta.set_archived_through(briefing_id)
+
+
+def stories_json(briefing) -> dict:
+    """The briefing's stories as `run --json` and `preview --json` give them (a stable format; see README):
+    "stories", every story in the briefing's order, singletons included, and "top_stories", the top ones
+    in rank order; each {"theme": id or null, "top": bool, "entries": [{"id", "title", "link", "source"}, ...]}
+    with the lead report first."""
+    def story(theme, item) -> dict:
+        return {"theme": theme, "top": item.top is not None,
+                "entries": [{"id": i.entry.id, "title": i.entry.title, "link": i.entry.link, "source": i.entry.source_name}
+                            for i in (item, *item.reports)]}
+
+    themes = {id(item): section.theme_id for section, item in briefing.stories()}
+    return {"stories": [story(section.theme_id, item) for section, item in briefing.stories()],
+            "top_stories": [story(themes.get(id(item), item.classification.theme), item) for item in briefing.top]}
 
 
 def compose_pending(config: Config, store: Store, *, now: datetime, stop: Callable[[], bool] | None = None):
@@ -284,7 +347,8 @@ def compose_pending(config: Config, store: Store, *, now: datetime, stop: Callab
         return pending, None
     last = store.briefings.last()
     briefing, left_out = compose(
-        config, pending, now=now, since=last.created if last else None, slug_taken=store.briefings.slug_taken
+        config, pending, now=now, since=last.created if last else None, slug_taken=store.briefings.slug_taken,
+        earlier=_earlier(store, [e for e, _ in pending], None),
     )
     enrich(config, store, briefing)
     return pending, (briefing, left_out)
@@ -354,18 +418,63 @@ def load_briefing(config: Config, store: Store, briefing_id: int):
     if stored is None:
         raise LookupError(f"no stored briefing has id {briefing_id}")
     entries = [(e, c) for e, c in store.entries.of_briefing(briefing_id) if c is not None]
-    briefing, _ = compose(config, entries, now=stored.created, since=stored.period_start)
+    briefing, _ = compose(config, entries, now=stored.created, since=stored.period_start,
+                          earlier=_earlier(store, [e for e, _ in entries], briefing_id))
     briefing.slug, briefing.title, briefing.off_topic, briefing.id = stored.slug, stored.title, stored.off_topic, stored.id
     enrich(config, store, briefing)
     return briefing
 
 
+def _earlier(store: Store, entries: list[Entry], briefing_id: int | None):
+    """The entries earlier briefings listed in stories that these entries may continue: those within the
+    stories window of the earliest of them (for a stored briefing, only the briefings before it)."""
+    from datetime import timedelta
+
+    from briefings.stories import DEFAULT
+
+    times = [t for t in (e.published or e.first_seen for e in entries) if t is not None]
+    if not times:
+        return []
+    return store.briefings.story_entries(min(times) - timedelta(days=DEFAULT.window_days), before=briefing_id)
+
+
+def explain_entry(config: Config, ref: str) -> dict:
+    """Why the entry (an id, key or link) is grouped with the reports it is in a story with, and why the
+    nearest other report is not: briefings.stories.explain over the feed entries within the stories
+    window of it. Raises LookupError for an entry the state does not hold."""
+    from datetime import timedelta
+
+    from briefings.compose import _report
+    from briefings.stories import DEFAULT, explain
+
+    store = open_store(config, dry_run=True)
+    try:
+        found = store.entries.find(ref)
+        if found is None:
+            raise LookupError(f"no stored entry has the id, key or link {ref!r}")
+        entry, classification = found
+        when = entry.published or entry.first_seen
+        if when is None or entry.id is None:
+            raise LookupError(f"the stored entry {ref!r} has no date to group it by")
+        window = timedelta(days=DEFAULT.window_days)
+        near = store.entries.around(when - window, when + window)
+        if all(e.id != entry.id for e, _ in near):
+            near.append(found)
+        reports = [_report(stored_id(e.id), e, c) for e, c in near]
+        return explain(entry.id, reports)
+    finally:
+        store.close()
+
+
 def enrich(config: Config, store: Store, briefing) -> None:
-    """What a briefing shows beyond its entries: the change since the one before, and the reading list."""
+    """What a briefing shows beyond its entries: the change since the one before, the counts of the
+    eight before (the trend), and the reading list."""
     from briefings.compose import pick_reading
 
     before = store.briefings.before(briefing.id)
     briefing.previous_counts = before.theme_counts if before else None
+    earlier = [b for b in store.briefings.all() if briefing.id is None or b.id < briefing.id]
+    briefing.trend = list(reversed(earlier[:8]))
     briefing.reading = pick_reading(briefing, store.entries.reading_list(), limit=config.briefing.reading_list)
 
 
@@ -381,7 +490,7 @@ def rebuild_archive(config: Config, store: Store) -> list[str]:
     written: list[str] = []
     for row in store.briefings.all():
         rendered = render(load_briefing(config, store, row.id), config)
-        html_path, text_path = write_briefing(config.output.dir, row.slug, rendered.web_html, rendered.text)
+        html_path, text_path = write_briefing(config.output.dir, row.slug, rendered.web_html, rendered.archive_text)
         store.briefings.set_paths(row.id, str(html_path), str(text_path))
         written += [str(html_path), str(text_path)]
     written += [str(p) for p in write_archive(config, store)]
@@ -411,7 +520,7 @@ def rebuild_briefing(config: Config, store: Store, briefing_id: int) -> tuple[st
     from briefings.render import render
 
     rendered = render(load_briefing(config, store, briefing_id), config)
-    return rendered.web_html, store.briefings.text(briefing_id) or rendered.text
+    return rendered.web_html, rendered.archive_text  # the stored text is the e-mail's, with its unsubscribe link
 
 
 def send_outbox(config: Config, store: Store, *, now: datetime | None = None, ignore_wait: bool = False,

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
 import jinja2
@@ -140,11 +140,26 @@ class _View:
     limit: int | None
     web_url: str | None = None  # the full web version, for "N more" links from the e-mail
     stop: StopCheck | None = None  # a stop request, honoured between two sections (raises Stopped)
+    page_of: Callable[[str], str | None] | None = None  # slug -> the link to that briefing's page (relative on the web, base_url in the e-mail)
+
+    def item(self, item) -> dict:
+        view = item_view(item, self.themes)
+        if item.before is not None:
+            b = item.before.briefing
+            view["before"] = {"title": b.title, "date": b.created, "since": item.before.since,
+                              "href": self.page_of(b.slug) if self.page_of else None}
+        return view
+
+    def top(self):
+        return [self.item(item) for item in self.briefing.top]
 
     def sections(self):
         for section in self.briefing.sections:
             check(self.stop)
-            shown = section.items if self.limit is None else section.items[: self.limit]
+            # A top story is one line here (told in full under Top stories): always shown, never counted.
+            rest = [item for item in section.items if item.top is None]
+            kept = {id(item) for item in (rest if self.limit is None else rest[: self.limit])}
+            shown = [item for item in section.items if item.top is not None or id(item) in kept]
             sid = section.theme_id or "other"
             yield {
                 "id": sid,
@@ -152,9 +167,9 @@ class _View:
                 "name": section.name,
                 "description": section.description,
                 "count": len(section.items),
-                "hidden": len(section.items) - len(shown),
+                "hidden": len(rest) - len(kept),
                 "more_url": f"{self.web_url}#{sid}" if self.web_url else None,
-                "items": [item_view(item, self.themes) for item in shown],
+                "items": [self.item(item) for item in shown],
             }
 
     def glance(self):
@@ -167,7 +182,13 @@ class _View:
             if previous is not None:
                 before = previous.get(sid if sid != "other" else "off-topic", 0)
                 change = "new" if before == 0 else ("same" if n == before else f"{n - before:+d}".replace("-", "\u2212"))
-            rows.append({"id": sid, "name": name, "count": n, "bar": max(2, round(100 * n / top)), "change": change})
+            key = sid if sid != "other" else "off-topic"
+            points = [(_day(b.created), b.theme_counts.get(key, 0)) for b in self.briefing.trend]
+            points.append((_day(self.briefing.created) + " (this briefing)", n))
+            rows.append({"id": sid, "name": name, "count": n, "bar": max(2, round(100 * n / top)), "change": change,
+                         "trend": [c for _, c in points],
+                         "trend_svg": spark_svg(points, label=f"{name}: this briefing and the {len(points) - 1} before"),
+                         "trend_mail": mail_bars(points)})
         return rows
 
     def reading(self):
@@ -176,6 +197,73 @@ class _View:
              "themes": [self.themes.get(t, t) for t in r.themes]}
             for r in self.briefing.reading
         ]
+
+
+# -- the trend: counts over briefings, drawn without script (inline SVG on the web, tables in the e-mail) --
+
+
+def _esc(text: str) -> str:
+    import html as html_module
+
+    return html_module.escape(str(text), quote=True)
+
+
+def _bars(points: list[tuple[str, int]], tallest: int):
+    """(index, label, count, height, colour) of each bar: the tallest for the largest count, this briefing's dark."""
+    top = max((n for _, n in points), default=0) or 1
+    for i, (name, n) in enumerate(points):
+        yield i, name, n, max(1, round(tallest * n / top)) if n else 1, "#1d4ed8" if i == len(points) - 1 else "#93c5fd"
+
+
+def spark_svg(points: list[tuple[str, int]], *, label: str) -> Markup:
+    """Small bars, one per (label, count), the last one (this briefing) dark; an inline SVG, no script."""
+    width, height = 10 * len(points), 24
+    bars = []
+    for i, name, n, h, fill in _bars(points, 20):
+        bars.append(f'<rect x="{i * 10 + 1}" y="{height - h}" width="8" height="{h}" fill="{fill}">'
+                    f"<title>{_esc(name)}: {n}</title></rect>")
+    return Markup(f'<svg class="trend-svg" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+                  f'viewBox="0 0 {width} {height}" role="img" aria-label="{_esc(label)}">{"".join(bars)}</svg>')
+
+
+def mail_bars(points: list[tuple[str, int]]) -> Markup:
+    """The same bars as a table every e-mail client draws (SVG does not render in Gmail)."""
+    cells = []
+    for _, name, n, h, color in _bars(points, 18):
+        cells.append(f'<td valign="bottom" width="7" title="{_esc(name)}: {n}" style="padding:0 1px 0 0">'
+                     f'<div style="height:{h}px;width:6px;background-color:{color};font-size:1px;line-height:1px">&nbsp;</div></td>')
+    return Markup('<table role="presentation" class="trend-bars" cellpadding="0" cellspacing="0" border="0" height="20">'
+                  f'<tr>{"".join(cells)}</tr></table>')
+
+
+def grid_svg(rows: list[tuple[str, list[int]]], columns: list[str]) -> Markup:
+    """Themes (rows) over briefings (columns, oldest first) as one chart: a dot per count, its area the count."""
+    import math
+
+    top = max((n for _, counts in rows for n in counts), default=0) or 1
+    left, step, line = 150, 14, 16
+    width, height = left + step * max(len(columns), 1), line * len(rows) + 18
+    parts = []
+    for r, (name, counts) in enumerate(rows):
+        y = line * r + 12
+        short = name if len(name) <= 26 else name[:25] + "…"
+        parts.append(f'<text x="0" y="{y + 4}" font-size="11" fill="currentColor">{_esc(short)}</text>')
+        for c, n in enumerate(counts):
+            if n:
+                radius = max(1.5, 6 * math.sqrt(n / top))
+                parts.append(f'<circle cx="{left + step * c + 7}" cy="{y}" r="{radius:.1f}" fill="#1d4ed8">'
+                             f"<title>{_esc(name)}, {_esc(columns[c])}: {n}</title></circle>")
+    if len(columns) >= 4:  # fewer columns leave no room for two labels
+        parts.append(f'<text x="{left}" y="{height - 2}" font-size="10" fill="currentColor">{_esc(columns[0])}</text>')
+    if columns:
+        parts.append(f'<text x="{width}" y="{height - 2}" font-size="10" text-anchor="end" fill="currentColor">'
+                     f"{_esc(columns[-1])}</text>")
+    return Markup(f'<svg class="trend-grid" xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 {width} {height}" '
+                  f'role="img" aria-label="Entries per theme in each briefing, oldest left">{"".join(parts)}</svg>')
+
+
+def _day(d: datetime) -> str:
+    return d.strftime("%d %b").lstrip("0")
 
 
 def item_view(item, themes: dict[str, str]) -> dict:
@@ -193,6 +281,10 @@ def item_view(item, themes: dict[str, str]) -> dict:
         "summary": sanitize(entry.summary_html or entry.content_html),
         "tags": [{"id": t, "name": themes.get(t, t)} for t in item.classification.secondary],
         "also": [{"source": s, "link": safe_url(link)} for s, link in item.also],
+        "story": item.story,
+        "top": item.top,
+        "reason": item.reason,
+        "before": None,
     }
 
 
@@ -220,7 +312,9 @@ def render(briefing: Briefing, config: Config, *, generated: datetime | None = N
     env = environment(config)
     themes = {t.id: t.name for t in config.themes}
     online = web_url(config, briefing.slug)
-    view = _View(briefing, themes, None, online, stop)
+    on_web = lambda slug: f"{slug}.html"  # noqa: E731 - the archive's pages sit side by side
+    in_mail = lambda slug: web_url(config, slug)  # noqa: E731 - absolute, when [output] base_url is set
+    view = _View(briefing, themes, None, online, stop, on_web)
     start, end = briefing.period_start, briefing.period_end
     common = {
         "briefing": briefing,
@@ -230,6 +324,7 @@ def render(briefing: Briefing, config: Config, *, generated: datetime | None = N
         "generated": generated or briefing.created,
         "covering": bool(start and end and start.date() != end.date()),
         "glance": view.glance(),
+        "top_stories": view.top(),
         "reading": view.reading(),
         "total": briefing.entry_count,
         "off_topic": briefing.off_topic,
@@ -237,25 +332,30 @@ def render(briefing: Briefing, config: Config, *, generated: datetime | None = N
         "web_url": online,
     }
     mail_common = common | {
-        "unsubscribe": UNSUBSCRIBE_SENTINEL if (one_click(config) or config.email.unsubscribe_mailto) else None
+        # [serve] public_url: each recipient's signed link, made when the message is (it needs the secret).
+        "unsubscribe": UNSUBSCRIBE_SENTINEL if one_click(config) or unsubscribe_link(config, "") is not None else None,
+        "top_stories": _View(briefing, themes, None, online, stop, in_mail).top(),
     }
     limit = config.briefing.max_per_theme or None
     template = env.get_template("briefing.html.j2")
     biggest = max((len(s.items) for s in briefing.sections), default=0)
     while True:
-        email_view = _View(briefing, themes, limit, online, stop)
+        email_view = _View(briefing, themes, limit, online, stop, in_mail)
         sections = list(email_view.sections())
         check(stop)
         html = inline_css(template.render(mail_common, sections=sections, web=False))
         if len(html.encode("utf-8")) <= MAX_EMAIL_HTML or biggest <= 1 or (limit is not None and limit <= 1):
             break
         limit = max(1, (min(limit, biggest) if limit else biggest) * 3 // 4)
-    text = env.get_template("briefing.txt.j2").render(mail_common, sections=sections)
+    text_template = env.get_template("briefing.txt.j2")
+    text = text_template.render(mail_common, sections=sections)
+    # The archive's copy has no recipient, so no unsubscribe link (nor the placeholder).
+    archive_text = text if mail_common["unsubscribe"] is None else text_template.render(common, sections=sections)
     web_html = ""
     if web:
         check(stop)
         web_html = inline_css(template.render(common, sections=list(view.sections()), web=True))
-    return Rendered(html=html, text=text, web_html=web_html, email_limit=limit)
+    return Rendered(html=html, text=text, web_html=web_html, email_limit=limit, archive_text=archive_text)
 
 
 def archive_pages(config: Config, history: list[HistoryItem], listed: list[StoredBriefing],
@@ -289,17 +389,25 @@ def archive_pages(config: Config, history: list[HistoryItem], listed: list[Store
             bucket.append({"id": briefing.id, "slug": briefing.slug, "title": briefing.title,
                            "created": briefing.created, "items": []})
         entry = row.entry
+        lead = next((i for i in bucket[-1]["items"] if row.story and i["story"] == row.story), None)
+        if lead is not None:  # another report of a story listed above: told under it
+            lead["also"].append({"source": entry.source_name, "link": safe_url(entry.link)})
+            continue
         excerpt = entry_excerpt(entry, config.briefing.excerpt_sentences)
-        item = item_view(BriefingItem(entry, classification, excerpt), names)
+        item = item_view(BriefingItem(entry, classification, excerpt, story=row.story), names)
         item["tags"] = [t for t in item["tags"] if t["id"] in names]  # each tag links to its theme's page
         bucket[-1]["items"].append(item)
     pages: dict[str, str] = {}
+    over_time = list(reversed(listed))[-26:]  # the charts show the newest 26 briefings, oldest left
+    columns = [_day(b.created) for b in over_time]
     for theme in config.themes:
         if theme.id not in groups:
             continue
         html = env.get_template("theme.html.j2").render(
             title=config.briefing.title, theme=theme, groups=groups[theme.id], count=totals.get(theme.id, 0),
             version=__version__,
+            trend=spark_svg([(c, b.theme_counts.get(theme.id, 0)) for c, b in zip(columns, over_time)],
+                            label=f"{theme.name}: entries in each briefing, oldest left") if over_time else None,
         )
         pages[f"themes/{theme.id}.html"] = inline_css(html)
     rows = []
@@ -324,13 +432,18 @@ def archive_pages(config: Config, history: list[HistoryItem], listed: list[Store
     index = env.get_template("index.html.j2").render(
         title=config.briefing.title, briefings=rows, version=__version__,
         themes=[{"id": t.id, "name": t.name, "count": totals.get(t.id, 0)} for t in config.themes],
+        chart=grid_svg([(t.name, [b.theme_counts.get(t.id, 0) for b in over_time]) for t in config.themes], columns)
+        if over_time else None,
     )
     pages["index.html"] = inline_css(index)  # last: it links to the theme pages
     return pages
 
 
 def unsubscribe_link(config: Config, email: str) -> str | None:
-    """The recipient's unsubscribe link: the https URL when set, else `briefings serve`'s, else a mailto."""
+    """The recipient's unsubscribe link for the footer: the https URL when set, else `briefings serve`'s when
+    [serve] public_url is set, else the mailto when set, else the mailto to Reply-To (or From) that
+    List-Unsubscribe offers by default; None without any address."""
+    from email.utils import parseaddr
     from urllib.parse import quote
 
     served = serve_unsubscribe_url(config, email)
@@ -340,14 +453,17 @@ def unsubscribe_link(config: Config, email: str) -> str | None:
         return config.email.unsubscribe_url.replace("{email}", quote(email, safe="@"))
     if config.email.unsubscribe_mailto:
         return unsubscribe_mailto(config.email.unsubscribe_mailto, email)
-    return None
+    default = parseaddr(config.smtp.reply_to or config.smtp.sender)[1]
+    return unsubscribe_mailto(default, email) if default else None
 
 
 def unsubscribe_mailto(address: str, email: str) -> str:
-    """mailto:address?subject=unsubscribe, with {email} in address replaced by the recipient's (URL-quoted)."""
+    """mailto:address?subject=unsubscribe, with {email} in address replaced by the recipient's, VERP-style:
+    its @ written = (leave+{email}@example.org: leave+ana=example.org@example.org), so the address keeps
+    one @; URL-quoted. config.py allows {email} only before the @."""
     from urllib.parse import quote
 
-    return "mailto:" + address.replace("{email}", quote(email, safe="@")) + "?subject=unsubscribe"
+    return "mailto:" + address.replace("{email}", quote(email.replace("@", "="), safe="")) + "?subject=unsubscribe"
 
 
 def personalize(rendered: Rendered, config: Config, email: str) -> tuple[str, str]:

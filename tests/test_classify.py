@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -76,11 +77,11 @@ def test_diacritics_fold():
 def test_title_outweighs_body_and_long_bodies_are_damped():
     theme = config_module.Theme("t", "T", "", ("hotline",))
     c = Classifier((theme,), config_module.ClassifySettings(threshold=0.1, similarity_weight=0.0))
-    in_title = c.classify_text("Hotline tested").scores["t"]
-    in_body = c.classify_text("News", "", "hotline tested").scores["t"]
+    in_title = c.term_scores("Hotline tested")["t"]
+    in_body = c.term_scores("News", "", "hotline tested")["t"]
     assert in_title == pytest.approx(3 * in_body)
     long_body = " ".join(["word"] * 5000) + " hotline"
-    assert c.classify_text("News", "", long_body).scores["t"] < in_body
+    assert c.term_scores("News", "", long_body)["t"] < in_body
 
 
 def test_evidence_names_terms_fields_and_weights(classifier):
@@ -90,11 +91,36 @@ def test_evidence_names_terms_fields_and_weights(classifier):
     assert ("hotline", "title") in matches and ("escalation", "summary") in matches
     lines = explain(result, "confidence-building")
     assert any(line.startswith('+  "hotline" in the title') for line in lines)
-    assert any("like the theme's examples" in line for line in lines)
+    # The model's words and phrases that decided the theme, and the on-topic call, with their weights.
+    model = [m for m in result.evidence["confidence-building"] if m.field == "model"]
+    assert model and all(m.weight > 0 for m in model)
+    assert any(line.endswith('(theme model)') and f'"{model[0].term}"' in line for line in lines)
+    assert any(m.field == "on-topic" and m.weight > 0 for m in result.evidence["confidence-building"])
+
+
+def test_the_previous_classifier_is_kept(tmp_path):
+    """[classify] method = "terms": terms and likeness to the examples, as before the model."""
+    settings = replace(SHIPPED.classify, method="terms")
+    result = build_classifier(replace(SHIPPED, classify=settings)).classify_text(*TYPICAL["confidence-building"])
+    assert result.theme == "confidence-building"
+    assert any(m.field == "similarity" for m in result.evidence["confidence-building"])
+    assert result.on_topic is None
 
 
 def test_secondary_themes_follow_the_primary(classifier):
     result = classifier.classify_text(
+        "OSCE states agree confidence-building measures to protect critical infrastructure",
+        "The new CBM asks states to protect power grids, hospitals and water utilities, and to use the hotline and points of contact if an attack on critical infrastructure threatens escalation.",
+    )
+    assert result.theme == "confidence-building"
+    assert result.secondary == ("critical-infrastructure",)
+    # One clear theme: no secondary.
+    assert classifier.classify_text(*TYPICAL["risk-reduction"]).secondary == ()
+
+
+def test_terms_secondary_themes_reach_their_share_of_the_primary():
+    terms = build_classifier(replace(SHIPPED, classify=replace(SHIPPED.classify, method="terms")))
+    result = terms.classify_text(
         "OSCE states agree confidence-building measures to protect critical infrastructure",
         "The new CBM asks states to protect power grids, hospitals and water utilities, and to use the hotline and points of contact if an attack on critical infrastructure threatens escalation.",
     )
@@ -105,8 +131,6 @@ def test_secondary_themes_follow_the_primary(classifier):
     top = result.scores[result.theme]
     assert result.scores["critical-infrastructure"] >= share * top
     assert all(score < share * top for theme, score in result.scores.items() if theme not in result.themes)
-    # One clear theme: no secondary.
-    assert classifier.classify_text(*TYPICAL["risk-reduction"]).secondary == ()
 
 
 def test_user_added_theme_in_config_works(tmp_path, cli_run):
@@ -201,3 +225,145 @@ terms = []
     assert "theme c has no terms" in result.stderr
     assert "'point of contact' is listed under several themes (a, b)" in result.stderr
     assert cli_run("--config", ROOT / "config.toml", "check").stderr == ""
+
+
+# Each theme described in its own words rather than the taxonomy's (written for these tests, not
+# taken from any labeled set): the model, not the keywords, has to find the theme.
+PARAPHRASED = {
+    "harmonization": ("Ministers agree to align their penal codes on computer offences",
+                      "The member states will adopt the same definitions of illegal access, data interference and "
+                      "online fraud, so that a prosecutor in one country can use evidence gathered in another and "
+                      "suspects cannot shelter where the law is weaker."),
+    "risk-reduction": ("Police switch off the servers steering a network of hijacked home routers",
+                       "Investigators in four countries took control of the command servers behind hundreds of "
+                       "thousands of infected routers, froze the operators' wallets and charged two suspects."),
+    "transparency": ("Government explains for the first time how it decides to keep or reveal software flaws",
+                     "The published policy sets out who sits on the review board, which criteria weigh towards "
+                     "telling vendors, and promises a yearly public account of the decisions taken."),
+    "collaboration": ("Companies, universities and rights groups join a government pledge on online security",
+                      "More than eighty firms, research institutes and non-profit organisations signed the joint "
+                      "declaration and will meet ministers twice a year to shape its commitments."),
+    "proportionality": ("Foreign ministry sets out when a hostile operation on its networks would justify a response in kind",
+                        "The paper argues that a cyber operation causing death or physical destruction is as grave "
+                        "as a kinetic strike, and that any reply must be necessary and limited to ending the harm."),
+    "information-sharing": ("Banks and regulators set up a common channel to pass on warnings about intrusions",
+                            "Members will send details of suspicious addresses and attack techniques to a shared "
+                            "platform within hours, and the regulator will circulate anonymised alerts to all."),
+    "confidence-building": ("Rival states open a direct line for their cyber agencies to call each other in a crisis",
+                            "Each side named a contact office reachable at any hour, agreed to test the link every "
+                            "quarter and to warn the other before large military network exercises."),
+    "capacity-building": ("Aid programme teaches officials in island states to run their own cyber defence",
+                          "The aid-funded programme teaches civil servants, equips a national team and sends mentors "
+                          "for two years to help small Pacific governments protect their networks."),
+    "critical-infrastructure": ("Regulator orders the companies that run gas, rail and airports to shield their plant controls from hackers",
+                                "Operators must separate the systems that steer pumps, signals and turbines from "
+                                "office computers, report intrusions within a day and pass a yearly audit of their defences."),
+    "incident-response": ("Government teams that handle hacking emergencies rehearse a joint reaction",
+                          "For two days the national teams traded findings on a simulated intrusion into payment "
+                          "systems, split the clean-up of infected networks and agreed who would alert the public."),
+    "international-fora": ("Delegations in New York close a week of talks on rules for state behaviour online",
+                           "Member states debated a permanent mechanism for the discussions, a final report for the "
+                           "world body and how far earlier agreed principles should bind governments."),
+    "secure-development": ("Software makers commit to ship products that are safe out of the box",
+                           "The signatories will remove default passwords, publish how researchers can report flaws "
+                           "to them and keep fixing their products for at least five years."),
+}
+
+# What a security or policy feed also carries that is not norms news: one of each trap, written for the test.
+TRAPS = {
+    "patch-roundup": ("This month's security updates patch 74 flaws, two already exploited",
+                      "The vendor's monthly release corrects remote code execution bugs in the browser engine, the "
+                      "print spooler and the mail client; administrators should install them this week."),
+    "vulnerability-writeup": ("Researchers detail a heap overflow in a popular image library",
+                              "A crafted file triggers an out-of-bounds write in the decoder. The flaw was reported "
+                              "through the vendor's vulnerability disclosure programme and the post walks through the "
+                              "crash and its root cause."),
+    "malware-analysis": ("Inside a new loader that hides in fake browser updates",
+                         "The sample unpacks itself in three stages, injects into a system process and talks to its "
+                         "command server over encrypted DNS requests, according to the analysis."),
+    "breach": ("Retailer says a ransomware gang stole the card details of 2 million customers",
+               "The company discovered the intrusion last week, refused the extortion demand, reset staff passwords "
+               "and is offering affected shoppers a year of credit monitoring."),
+    "outage": ("Telecommunications outage takes mobile and internet service offline for six hours",
+               "A faulty configuration change in the operator's core network cascaded to its routers; service was "
+               "restored by rolling the change back, the company said."),
+    "product-launch": ("Vendor unveils a firewall appliance for small offices",
+                       "The new model offers faster throughput, a redesigned dashboard and a subscription for "
+                       "automatic rule updates, from 499 dollars."),
+    "ai-launch": ("Lab releases a larger language model with a longer context window",
+                  "The model writes code, summarises long documents and is available to developers through an API "
+                  "at half the previous price."),
+    "funding": ("Identity security start-up raises 120 million dollars",
+                "The round was led by growth investors and values the company at 1.5 billion dollars; it plans to "
+                "hire engineers and expand in Europe."),
+    "non-cyber-diplomacy": ("Negotiators agree a ceasefire and a prisoner exchange",
+                            "After mediation by neighbouring states, both parties committed to withdraw heavy weapons "
+                            "from the front line and to let aid convoys through."),
+    "tech-policy-other": ("Competition authority fines a search giant for favouring its own shopping service",
+                          "The regulator said the company demoted rival comparison sites in its results and must "
+                          "change its ranking within ninety days."),
+}
+
+
+@pytest.mark.parametrize("theme_id", list(PARAPHRASED))
+def test_each_theme_in_other_words_classifies_to_it(classifier, theme_id):
+    title, text = PARAPHRASED[theme_id]
+    result = classifier.classify_text(title, text)
+    assert result.theme == theme_id, (result.theme, result.scores)
+    # Not the keywords: the theme's terms alone score below the threshold they would need.
+    assert classifier.term_scores(title, text)[theme_id] < SHIPPED.classify.threshold
+
+
+@pytest.mark.parametrize("trap", list(TRAPS))
+def test_each_trap_stays_off_topic(classifier, trap):
+    title, text = TRAPS[trap]
+    result = classifier.classify_text(title, text)
+    assert result.theme is None and result.themes == (), (result.scores, result.on_topic)
+    assert any(m.field == "on-topic" and m.weight < 0 for m in result.evidence["off-topic"])
+
+
+def test_a_run_with_nothing_new_never_loads_the_model(tmp_path, feed_server, cli_run, monkeypatch):
+    from briefings import themes_model
+
+    url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
+    cfg = write_config(tmp_path, [("Norms Watch", url)], corpus=None)
+    assert json.loads(cli_run("--config", cfg, "run", "--json").stdout)["briefing"] is not None
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(themes_model, "_LOADED", {})
+    monkeypatch.setattr(themes_model.ThemeModel, "load", refuse)
+    again = json.loads(cli_run("--config", cfg, "run", "--json").stdout)
+    assert again["nothing_new"] and again["pending"] == 0
+    with pytest.raises(AssertionError, match="the model was loaded"):
+        build_classifier(config_module.load(cfg)).classify_text("OSCE hotline test")
+
+
+def test_a_broken_model_file_is_one_clear_error(tmp_path):
+    from briefings.errors import ConfigError
+
+    broken = tmp_path / "themes.json"
+    broken.write_text('{"format": 1, "themes": [', encoding="utf-8")
+    classifier = Classifier(SHIPPED.themes, SHIPPED.classify, model_path=broken)
+    with pytest.raises(ConfigError) as caught:
+        classifier.classify_text("OSCE hotline test")
+    assert "cannot read the theme model" in caught.value.message and 'method = "terms"' in caught.value.hint
+
+
+@pytest.mark.parametrize("title,text", [
+    (TYPICAL["confidence-building"][0], TYPICAL["confidence-building"][1]),
+    ("Working group, working group: the open-ended working group", "Points of contact; points of contact test the hotline."),
+    ("", "Critical infrastructure operators and the critical infrastructure agency"),
+    ("Ransomware", ""),
+])
+def test_the_fast_feature_path_gives_the_vector_of_the_features(title, text):
+    """The scoring path looks bigrams up without building them; its vector is the one of ``features``."""
+    from briefings.classify import content_tokens
+    from briefings.themes_model import features, shipped_model
+
+    model = shipped_model()
+    fast = model.vector(model.counts(content_tokens(title), content_tokens(text)))
+    full = model.vector(features(title, text))
+    assert fast.keys() == full.keys() and fast
+    assert all(abs(fast[f] - full[f]) < 1e-12 for f in full)

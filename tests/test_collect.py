@@ -540,6 +540,37 @@ def test_a_web_page_names_its_feed(tmp_path, feed_server, cli_run):
     assert f'url = "{feed_url}"' in cfg.read_text() and page_url not in cfg.read_text()
 
 
+NO_FEED_PAGES = {
+    "well-formed": ("<html><head><title>Blog</title></head><body><p>Hello</p></body></html>", "text/html"),
+    "not well-formed": ('<!DOCTYPE html><html><head><meta charset="utf-8"><title>Blog</title></head>'
+                        "<body><p>Hello<br>world</p></body></html>", "text/html; charset=utf-8"),
+    "XHTML": ('<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><head><title>Blog</title></head>'
+              "<body><p>Hi</p></body></html>", "application/xhtml+xml"),
+    "labeled as a download": ("<!doctype html>\n<html><head><title>Blog</title><link rel=stylesheet href=/s.css>"
+                              "</head><body><p>Hi</body></html>", "application/octet-stream"),
+}
+
+
+@pytest.mark.parametrize("command", ["collect", "feeds add"])
+@pytest.mark.parametrize("page", list(NO_FEED_PAGES))
+def test_a_web_page_that_names_no_feed_says_so_not_a_parse_error(tmp_path, feed_server, cli_run, page, command):
+    body, content_type = NO_FEED_PAGES[page]
+    url = feed_server.add("/blog/", body, content_type=content_type)
+    if command == "collect":
+        cfg = write_config(tmp_path, [("blog", url)], corpus=None, fetch=fetch_settings())
+        (feed,) = collect_json(cli_run, cfg)["feeds"]
+        assert feed["status"] == "failed"
+        said = feed["error"]
+    else:
+        cfg = write_config(tmp_path, [], corpus=None, fetch=fetch_settings())
+        result = cli_run("--config", cfg, "feeds", "add", url)
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        (said,) = result.stderr.splitlines()[:1]
+        assert url in said and url not in cfg.read_text()
+    assert "this is a web page and names no feed: give the feed's URL" in said, said
+    assert not any(word in said for word in ("mismatched", "not well-formed", "syntax error", "XML media type")), said
+
+
 def _rss(items: list[tuple[str, str]], extra_channel: str = "") -> str:
     body = "".join(f"<item><title>{t}</title><link>https://inc.example.org/{g}</link><guid>https://inc.example.org/{g}</guid>"
                    f"<description>{t}: the text of item {g}.</description></item>" for g, t in items)

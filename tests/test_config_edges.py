@@ -83,6 +83,30 @@ def test_config_load_accepts_good_feed_urls(tmp_path, url):
     assert config_module.load(cfg).feeds[0].url == url
 
 
+SPACED_URLS = [" https://example.org/feed", "https://example.org/feed  ", "\thttps://example.org/feed\n"]
+
+
+@pytest.mark.parametrize("url", SPACED_URLS, ids=["leading", "trailing", "tab-and-newline"])
+def test_config_load_trims_spaces_around_a_feed_url(tmp_path, url):
+    cfg = write_config(tmp_path, [("one", _quoted(url).replace("\n", "\\n"))], corpus=None)
+    assert config_module.load(cfg).feeds[0].url == "https://example.org/feed"
+
+
+@pytest.mark.parametrize("check", [True, False], ids=["checked", "no-check"])
+@pytest.mark.parametrize("spaces", [(" ", ""), ("", "  "), ("\t", " \n")], ids=["leading", "trailing", "both"])
+def test_feeds_add_trims_spaces_around_the_url(tmp_path, cli_run, feed_server, spaces, check):
+    from conftest import fixture_feed
+
+    url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
+    cfg = write_config(tmp_path, [], corpus=None)
+    before, after = spaces
+    result = cli_run("--config", cfg, "feeds", "add", f"{before}{url}{after}", "--name", "Norms",
+                     *([] if check else ["--no-check"]))
+    assert result.exit_code == 0, result.output
+    assert [(f.name, f.url) for f in config_module.load(cfg).feeds] == [("Norms", url)]
+    assert f'url = "{url}"' in cfg.read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("check", [True, False], ids=["checked", "no-check"])
 @pytest.mark.parametrize("url,problem", BAD_URLS, ids=BAD_URL_IDS)
 def test_feeds_add_refuses_a_bad_url_and_leaves_the_file_alone(tmp_path, cli_run, url, problem, check):
@@ -154,6 +178,63 @@ def test_feeds_remove_on_a_broken_config_still_refuses_what_stays_broken(tmp_pat
     assert result.exit_code == 2
     assert "[feeds] url" in result.stderr and "not saved" in result.stderr
     assert cfg.read_bytes() == before
+
+
+# --- folders ----------------------------------------------------------------
+
+FOLDER_CASES = {"missing": None, "a file": "not a folder\n"}
+
+
+def _make(path: Path, content: str | None) -> None:
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+@pytest.mark.parametrize("case", list(FOLDER_CASES))
+def test_a_reading_list_folder_missing_or_a_file_is_one_warning_line(tmp_path, cli_run, case, command):
+    cfg = write_config(tmp_path, [], corpus="reading", copy_corpus=False)
+    _make(tmp_path / "reading", FOLDER_CASES[case])
+    result = cli_run("--config", cfg, command)
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if "reading" in line and "[corpus] path" in line]
+    assert len(lines) == 1, result.stderr
+    assert str((tmp_path / "reading").resolve()) in lines[0]
+    assert ("is a file, not a folder" if case == "a file" else "not found") in lines[0]
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ["check", "run", "collect"])
+@pytest.mark.parametrize("case", list(FOLDER_CASES))
+def test_a_templates_folder_missing_or_a_file_is_refused_with_file_line_and_key(tmp_path, cli_run, case, command):
+    cfg = write_config(tmp_path, [], corpus=None, extra='[render]\ntemplates = "mine"\n')
+    _make(tmp_path / "mine", FOLDER_CASES[case])
+    line = _line_of(cfg, 'templates = "mine"')
+    result = cli_run("--config", cfg, command)
+    assert result.exit_code == 2, result.output
+    first, *rest = result.stderr.splitlines()
+    assert f"{cfg.resolve()}:{line}: [render] templates: {(tmp_path / 'mine').resolve()}: " in first, first
+    assert ("is a file, not a folder" if case == "a file" else "no such folder") in first
+    assert not rest and not (tmp_path / "archive").exists()
+
+
+def test_a_templates_folder_that_exists_is_accepted(tmp_path):
+    cfg = write_config(tmp_path, [], corpus=None, extra='[render]\ntemplates = "mine"\n')
+    (tmp_path / "mine").mkdir()
+    assert config_module.load(cfg).render.templates == (tmp_path / "mine").resolve()
+
+
+# --- unsubscribe -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["leave@{email}.example.org", "leave@lists.{email}", "{email}@{email}.example.org"])
+def test_an_unsubscribe_mailto_with_email_after_the_at_is_refused_with_file_line_and_key(tmp_path, cli_run, value):
+    cfg = write_config(tmp_path, [], corpus=None, extra=f'[email]\nunsubscribe_mailto = "{value}"\n')
+    line = _line_of(cfg, "unsubscribe_mailto")
+    result = cli_run("--config", cfg, "check")
+    assert result.exit_code == 2, result.output
+    first = result.stderr.splitlines()[0]
+    assert f"{cfg.resolve()}:{line}: [email] unsubscribe_mailto: " in first and "only before the @" in first, first
 
 
 # --- numbers ----------------------------------------------------------------

@@ -88,7 +88,7 @@ def test_briefing_html_reads_as_promised(tmp_path, feed_server, cli_run):
     assert "16 November 2026" in page
     # The off-topic laptop is left out; the duplicated botnet story appears once, with "also reported by".
     assert "Acme launches" not in page
-    assert page.count(">Europol and partners take down a ransomware botnet<") == 1
+    assert page.count(">Europol and partners take down a ransomware botnet</a></h3>") == 1  # in full once (a top story)
     assert "Also reported by" in page
     # Feed markup never reaches the page as markup.
     assert "<script>alert(1)</script>" not in page and "alert(1)" not in page

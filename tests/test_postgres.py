@@ -148,6 +148,8 @@ def test_state_copy_moves_every_row_and_the_copy_works(tmp_path, feed_server, cl
     finally:
         BACKEND["url"] = ""
     assert cli_run("--config", cfg, "run").exit_code == 0
+    taught = cli_run("--config", cfg, "themes", "teach", "https://norms.example.org/2026/osce-hotline", "international-fora")
+    assert taught.exit_code == 0, taught.stderr
     target = pg_cluster.create_database("target") if not source_url else str(tmp_path / "moved.sqlite3")
     result = cli_run("--config", cfg, "state", "copy", "--to", target)
     assert result.exit_code == 0, result.stderr
@@ -158,7 +160,7 @@ def test_state_copy_moves_every_row_and_the_copy_works(tmp_path, feed_server, cl
     finally:
         BACKEND["url"] = ""
     assert {t: int(n) for t, n in counts.items()} == source
-    assert source["entries"] >= 5 and source["briefings"] == 1 and source["feeds"] == 1
+    assert source["entries"] >= 5 and source["briefings"] == 1 and source["feeds"] == 1 and source["corrections"] == 1
     # The copy is a working state: a run on it finds nothing new, and a new id follows the copied ones.
     moved = cfg.read_text().replace(f'url = "{source_url}"', f'url = "{target if not source_url else ""}"')
     if source_url:

@@ -419,7 +419,9 @@ def test_a_big_week_tells_the_reader_the_email_was_shortened(tmp_path, feed_serv
     rss = '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Big week</title>' + \
           "".join(items) + "</channel></rss>"
     url = feed_server.add("/big.rss", rss)
-    cfg = write_config(tmp_path, [("Big week", url)], corpus=None)
+    # Items built from each theme's first terms: the terms classifier spreads them over all twelve themes.
+    terms = '[classify]\nmethod = "terms"\n'
+    cfg = write_config(tmp_path, [("Big week", url)], corpus=None, extra=terms)
     result = cli_run("--config", cfg, "run", "--json")
     assert result.exit_code == 0, result.output
     import json
@@ -428,6 +430,6 @@ def test_a_big_week_tells_the_reader_the_email_was_shortened(tmp_path, feed_serv
     assert briefing["email_html_bytes"] <= MAX_EMAIL_HTML
     assert briefing["email_per_theme"] < briefing["email_per_theme_configured"] == 8, briefing
     assert f"it shows {briefing['email_per_theme']} entries per theme, not 8, to stay under Gmail's 102 KB clip" \
-        in cli_run("--config", write_config(tmp_path / "again", [("Big week", url)], corpus=None), "run").stderr
+        in cli_run("--config", write_config(tmp_path / "again", [("Big week", url)], corpus=None, extra=terms), "run").stderr
     web = Path(briefing["html"]).read_text()
     assert web.count('class="entry-title"') == briefing["entries"] == 144  # the web page lists them all

@@ -6,6 +6,7 @@ server or the process does in between.
 
 from __future__ import annotations
 
+import html as html_module
 import json
 import os
 import signal
@@ -327,10 +328,14 @@ def _no_reply_to(text: str) -> str:
          False),
         ('unsubscribe_url = "https://norms.example.org/u?who={email}"', str,
          "<https://norms.example.org/u?who=ana@example.org>", True),
+        # {email} before the @: the recipient's @ is written = (VERP), so the address keeps one @
+        ('unsubscribe_mailto = "leave+{email}@norms.example.org"', str,
+         "<mailto:leave+ana%3Dexample.org@norms.example.org?subject=unsubscribe>", False),
     ],
-    ids=["reply-to", "from", "mailto", "url"],
+    ids=["reply-to", "from", "mailto", "url", "verp"],
 )
-def test_list_unsubscribe_is_always_sent(tmp_path, feed_server, smtp_sink, cli_run, email, edit, header, one_click):
+def test_list_unsubscribe_is_always_sent_and_the_footer_shows_it(tmp_path, feed_server, smtp_sink, cli_run, email, edit,
+                                                                 header, one_click):
     sink = smtp_sink()
     cfg = setup(tmp_path, feed_server, sink.port, [ANA], email=email)
     cfg.write_text(edit(cfg.read_text()))
@@ -339,8 +344,14 @@ def test_list_unsubscribe_is_always_sent(tmp_path, feed_server, smtp_sink, cli_r
     assert ("no one-click unsubscribe" in check.stderr) is not one_click
     assert cli_run("--config", cfg, "run").exit_code == 0
     (message,) = sink.parsed()
-    assert message["List-Unsubscribe"] == header
+    assert message["List-Unsubscribe"].strip() == header  # folded when long
     assert message["List-Unsubscribe-Post"] == ("List-Unsubscribe=One-Click" if one_click else None)
+    # The footer of both parts offers the same link; the archive's copy offers none (it has no recipient).
+    link = header.strip("<>")
+    assert f'href="{html_module.escape(link)}"' in message.get_body(("html",)).get_content()
+    assert f"Unsubscribe:\n{link}\n" in message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    (text,) = (tmp_path / "archive").glob("*.txt")
+    assert "Unsubscribe" not in text.read_text(encoding="utf-8")
 
 
 def _second_week(feed: bytes) -> bytes:

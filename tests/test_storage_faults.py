@@ -242,6 +242,20 @@ def file_in_the_way(tmp_path):
     return {}, remove
 
 
+def folder_as_state(tmp_path):
+    """A folder where the state file should be: SQLite cannot open it (SQLITE_CANTOPEN)."""
+    state = tmp_path / "state" / "briefings.sqlite3"
+    aside = state.with_name("briefings.aside")
+    state.rename(aside)
+    state.mkdir()
+
+    def remove():
+        state.rmdir()
+        aside.rename(state)
+
+    return {}, remove
+
+
 STATE = Path("state") / "briefings.sqlite3"
 FAULTS = {
     "garbage state file": (garbage, STATE, ["not an SQLite database", "restore it from a backup"]),
@@ -253,6 +267,7 @@ FAULTS = {
     "read-only archive folder": (read_only("archive"), Path("archive"), ["read-only", "fix the permissions"]),
     "full disk for the archive": (tiny_disk("archive", 4096), Path("archive"), ["no space left", "free space"]),
     "a folder where index.html goes": (folder_in_the_way, Path("archive") / "index.html", ["is a folder", "move the folder aside"]),
+    "a folder where the state file goes": (folder_as_state, STATE, ["is a folder", "set [state] path to a file"]),
     "a file where the archive folder goes": (file_in_the_way, Path("archive"), ["a file stands where a folder", "move that file aside"]),
 }
 

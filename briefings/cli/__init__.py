@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "archive": "briefings.cli.archive:archive",
     "preview": "briefings.cli.archive:preview",
     "state": "briefings.cli.state:state",
+    "stories": "briefings.cli.stories:stories",
     "serve": "briefings.cli.serve:serve",
     "search": "briefings.cli.search:search",
     "recipients": "briefings.cli.recipients:recipients",

@@ -44,15 +44,19 @@ def rebuild(ctx: click.Context, config_path) -> None:
 @click.option("--open", "open_browser", is_flag=True, help="Open the e-mail version in the default web browser.")
 @click.option("--serve", "serve_port", type=int, is_flag=False, flag_value=8025, default=None, metavar="[PORT]",
               help="Serve the preview on http://127.0.0.1:PORT (8025 when no port is given) until Ctrl-C.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {\"briefing\": {...}} as one JSON object on stdout (its stories and top stories, the files).")
 @click.pass_context
-def preview(ctx: click.Context, config_path, open_browser: bool, serve_port: int | None) -> None:
+def preview(ctx: click.Context, config_path, open_browser: bool, serve_port: int | None, as_json: bool) -> None:
     """Render the next briefing from what is pending, without storing or marking anything.
 
     Writes email.html (what inboxes get), web.html (the archive page, every
     entry) and email.txt to a new temporary folder and prints their paths. Run
     `briefings collect` first to preview what the feeds have now.
     """
-    from briefings.pipeline import preview as make_preview
+    import json
+
+    from briefings.pipeline import preview as make_preview, stories_json
 
     config = load_config(ctx)
     made = make_preview(config)
@@ -64,7 +68,13 @@ def preview(ctx: click.Context, config_path, open_browser: bool, serve_port: int
     files = {"email.html": rendered.html, "web.html": rendered.web_html, "email.txt": rendered.text}
     for name, content in files.items():
         (folder / name).write_text(content, encoding="utf-8")
-        click.echo(folder / name)
+        if not as_json:
+            click.echo(folder / name)
+    if as_json:
+        click.echo(json.dumps({"briefing": {
+            "title": briefing.title, "slug": briefing.slug, "entries": briefing.entry_count,
+            "themes": briefing.theme_counts, "files": {name: str(folder / name) for name in files},
+            "email_html_bytes": len(rendered.html.encode("utf-8")), **stories_json(briefing)}}, sort_keys=True))
     echo_err(f"{briefing.entry_count} entries in {len(briefing.sections)} themes; the e-mail HTML is "
              f"{len(rendered.html.encode('utf-8')) / 1024:.1f} KB.")
     if open_browser:

@@ -31,7 +31,11 @@ def taxonomy_warnings(config) -> list[str]:
     for theme_id, count in sorted(unknown.items()):
         warnings.append(f"{count} example(s) in {config.classify.examples} name unknown theme {theme_id!r}: they are ignored")
     if config.corpus.path:
-        from briefings.collect.corpus import load_corpus
+        from briefings.collect.corpus import folder_problem, load_corpus
+
+        problem = folder_problem(config.corpus.path)
+        if problem:
+            warnings.append(f"reading list {config.corpus.path}: {problem}")
 
         for entry in load_corpus(config.corpus.path).entries:
             for label in entry.labels:
@@ -49,7 +53,8 @@ def check(ctx: click.Context, config_path, smtp: bool) -> None:
 
     Errors name the file, line and key, and exit 2. Warnings (a theme with no
     terms, a term under two themes, an example or reading-list document that
-    names a theme that does not exist, e-mail without one-click unsubscribe)
+    names a theme that does not exist, a reading-list folder that is missing or
+    is a file, e-mail without one-click unsubscribe)
     are printed and exit 0; an [smtp] ca_file that is missing or holds no PEM
     certificate is an error. With --smtp,
     the SMTP session is tried as configured and what the server offers is

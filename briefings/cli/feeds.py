@@ -93,6 +93,7 @@ def add_feed(ctx: click.Context, config_path, url: str, name: str | None, no_che
     from briefings.feedlist import FeedEditor
 
     config = load_config(ctx)
+    url = url.strip()  # spaces around a pasted URL; one inside stays an error
     problem = feed_url_problem(url)
     if problem:
         raise ConfigError(f"not a feed URL: {problem}", "give the feed's full address, e.g. https://example.org/feed.xml")

@@ -39,8 +39,9 @@ def load_corpus(folder: Path | None, source_name: str = "Reading list") -> Corpu
     result = CorpusResult()
     if folder is None:
         return result
-    if not folder.is_dir():
-        result.skipped.append((str(folder), "corpus folder not found: check [corpus] path"))
+    problem = folder_problem(folder)
+    if problem:
+        result.skipped.append((str(folder), problem))
         return result
     import yaml  # here: a collect with no reading list does not pay for it
 
@@ -52,6 +53,15 @@ def load_corpus(folder: Path | None, source_name: str = "Reading list") -> Corpu
         except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
             result.skipped.append((str(path), _reason(exc)))
     return result
+
+
+def folder_problem(folder: Path) -> str | None:
+    """What is wrong with folder as the reading list (None: nothing): missing, or a file."""
+    if folder.is_dir():
+        return None
+    if folder.exists():
+        return "is a file, not a folder: set [corpus] path to the folder of your documents (empty: no reading list)"
+    return "corpus folder not found: create it, or check [corpus] path (empty: no reading list)"
 
 
 def _reason(exc: Exception) -> str:

@@ -420,6 +420,8 @@ def _apply(result: FeedResult, parsed: Parsed) -> None:
         if parsed.alternates:
             result.error = (f"{parsed.reason}: this is a web page; it names its feed at {parsed.alternates[0]}:"
                             " put that URL in config.toml")
+        elif parsed.page:
+            result.error = f"{parsed.reason}: this is a web page and names no feed: give the feed's URL"
         else:
             result.error = f"{parsed.reason}: check that the URL is the feed, not its web page"
         result.etag = result.last_modified = None

@@ -58,6 +58,7 @@ class Parsed:
     item_hashes: bytes = b""  # a digest of every item's bytes, for the next fetch to skip the unchanged ones
     skipped: int = 0  # items left unparsed because the previous fetch had them byte for byte
     alternates: list[str] = field(default_factory=list)  # feeds a web page names (autodiscovery)
+    page: bool = False  # when not ok: the body is a web page (HTML), not a broken feed
     entries: list[Entry] = field(default_factory=list)
 
 
@@ -151,10 +152,12 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str, feed_name: str, n
         resolve_relative_uris=False,
     )
     if not parsed.get("version") and not parsed.entries:
-        kind = content_type.split(";")[0] or "unknown type"
-        why = str(parsed.get("bozo_exception") or "")[:120]
+        kind = content_type.split(";")[0].strip() or "unknown type"
+        page = is_web_page(body, kind)
+        # A web page is no broken feed: the XML parser's complaint about its HTML says nothing useful.
+        why = "" if page else str(parsed.get("bozo_exception") or "")[:120]
         found = discover_feeds(body, url) if b"<" in body[:2048] else []
-        return Parsed(ok=False, reason=f"not a feed ({kind}{': ' + why if why else ''})", alternates=found)
+        return Parsed(ok=False, reason=f"not a feed ({kind}{': ' + why if why else ''})", alternates=found, page=page)
     result = _parsed(parsed, feed_name, url, now, caps)
     result.item_hashes, result.skipped = digests, skipped
     return result
@@ -286,6 +289,15 @@ def _iso_struct(value):
 
 _FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "application/json",
                "application/rdf+xml")
+
+
+_PAGE_START = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])",
+                         re.I | re.S)
+
+
+def is_web_page(body: bytes, content_type: str) -> bool:
+    """Whether a body that is no feed is a web page: served as HTML, or opening as one whatever its label."""
+    return content_type.lower() in ("text/html", "application/xhtml+xml") or bool(_PAGE_START.match(body[:4096]))
 
 
 class _LinkFinder(HTMLParser):

@@ -63,7 +63,8 @@ def restrict(briefing: Briefing, themes: tuple[str, ...]) -> Briefing:
     wanted = set(themes)
     reading = [replace(r, themes=[t for t in r.themes if t in wanted]) for r in briefing.reading
                if any(t in wanted for t in r.themes)]
-    return replace(briefing, sections=[s for s in briefing.sections if s.theme_id in wanted], reading=reading)
+    return replace(briefing, sections=[s for s in briefing.sections if s.theme_id in wanted], reading=reading,
+                   top=[item for item in briefing.top if item.classification.theme in wanted])
 
 
 def outbox_rows(config: Config, briefing: Briefing) -> list[Delivery]:

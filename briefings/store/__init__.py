@@ -7,6 +7,7 @@
     store.briefings               # briefings made, their entries, the archive's history (StoredBriefing, HistoryItem)
     store.outbox                  # the deliveries each briefing owes (Delivery)
     store.meta                    # facts kept across runs (last briefing run, archive written through)
+    store.corrections             # the desk's themes for entries, applied where they are stored (StoredCorrection)
     store.fulltext                # full-text search over every entry, ranked, with snippets (FTS5; PostgreSQL: tsvector)
     store.suppressions            # the recipients who unsubscribed
     with store.transaction(): ... # one write transaction across parts; an inner one joins it
@@ -24,6 +25,7 @@ from typing import Iterator
 
 from briefings.errors import StoreError
 from briefings.store.briefings import Briefings
+from briefings.store.corrections import Corrections
 from briefings.store.db import Database, _fault
 from briefings.store.dialect import Dialect, SQLite
 from briefings.store.entries import Entries
@@ -99,6 +101,7 @@ class Store:
             self.outbox = Outbox(self.db)
         self.briefings = Briefings(self.db, self.outbox)
         self.meta = Meta(self.db)
+        self.corrections = Corrections(self.db, self.entries)
         self.fulltext = full_text(self.db)
         self.suppressions = Suppressions(self.db)
 

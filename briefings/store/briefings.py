@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Iterable
 
-from briefings.models import Briefing, Delivery, HistoryItem, StoredBriefing
+from briefings.models import Briefing, Delivery, Entry, HistoryItem, StoredBriefing
 from briefings.store.db import Database, dt, ts
 from briefings.store.entries import classification_of, entry_of
 from briefings.store.outbox import Outbox
@@ -48,10 +48,11 @@ class Briefings:
                     json.dumps(briefing.theme_counts), html, text,
                 ),
             )
+            listed = ((section, story, item) for section, story in briefing.stories() for item in (story, *story.reports))
             db.executemany(
-                "INSERT INTO briefing_entries (briefing_id, entry_id, theme, position) VALUES (?, ?, ?, ?)",
-                [(briefing.id, item.entry.id, section.theme_id, position) for position, (section, item) in
-                 enumerate((s, i) for s in briefing.sections for i in s.items)],
+                "INSERT INTO briefing_entries (briefing_id, entry_id, theme, position, story) VALUES (?, ?, ?, ?, ?)",
+                [(briefing.id, item.entry.id, section.theme_id, position, story.story)
+                 for position, (section, story, item) in enumerate(listed)],
             )
             db.execute(
                 "UPDATE entries SET briefing_id = ? WHERE briefing_id IS NULL AND id IN"
@@ -99,11 +100,24 @@ class Briefings:
     def slug_taken(self, slug: str) -> bool:
         return self.db.one("SELECT 1 FROM briefings WHERE slug = ?", (slug,)) is not None
 
+    def story_entries(self, since: datetime, *, before: int | None = None) -> list[tuple[Entry, str, StoredBriefing]]:
+        """Every entry a briefing listed in a story, published (else first seen) at or after since, with its
+        story id and that briefing; only briefings older than the one with id ``before`` when given."""
+        listed = ", ".join(f"b.{c.strip()} AS b_{c.strip()}" for c in _LISTED.split(","))
+        rows = self.db.all(
+            f"SELECT e.*, be.story AS listed_story, {listed} FROM briefing_entries be"
+            " JOIN entries e ON e.id = be.entry_id JOIN briefings b ON b.id = be.briefing_id"
+            " WHERE be.story IS NOT NULL AND COALESCE(e.published, e.first_seen) >= ? AND b.id < ?"
+            " ORDER BY b.created, b.id, be.position",
+            (ts(since), before if before is not None else 2**62),
+        )
+        return [(entry_of(r), r["listed_story"], _stored(r, prefix="b_")) for r in rows]
+
     def history(self) -> list[HistoryItem]:
         """Every entry any briefing listed, with its theme and briefing, newest briefing first."""
         listed = ", ".join(f"b.{c.strip()} AS b_{c.strip()}" for c in _LISTED.split(","))
         rows = self.db.all(
-            f"SELECT e.*, be.theme AS listed_theme, {listed} FROM briefing_entries be"
+            f"SELECT e.*, be.theme AS listed_theme, be.story AS listed_story, {listed} FROM briefing_entries be"
             " JOIN entries e ON e.id = be.entry_id JOIN briefings b ON b.id = be.briefing_id"
             " ORDER BY b.created DESC, b.id DESC, be.position"
         )
@@ -114,7 +128,7 @@ class Briefings:
             if briefing is None:
                 briefing = briefings[r["b_id"]] = _stored(r, prefix="b_")
             out.append(HistoryItem(entry=entry_of(r), classification=classification_of(r), theme=r["listed_theme"],
-                                   briefing=briefing))
+                                   briefing=briefing, story=r["listed_story"]))
         return out
 
 

@@ -10,7 +10,8 @@ if TYPE_CHECKING:
     from briefings.store import Store
 
 # The tables of the state, parents first.
-TABLES = ("feeds", "briefings", "entries", "entry_sources", "briefing_entries", "deliveries", "meta", "suppressions")
+TABLES = ("feeds", "briefings", "entries", "entry_sources", "briefing_entries", "deliveries", "meta",
+          "corrections", "suppressions")
 _CHUNK = 500
 
 

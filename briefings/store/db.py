@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def _fault(exc: BaseException, path) -> None:
     """Raise exc as the StoreError it means (a damaged state file, a full disk...); a bug stays itself."""
-    error = storage_fault(exc, path, "the state file")
+    error = storage_fault(exc, path, "the state file", setting="[state] path")
     if error is None:
         raise exc
     raise error from exc

@@ -145,6 +145,15 @@ class Entries:
         )
         return self._with_sources(rows)
 
+    def around(self, start, end) -> list[tuple[Entry, Classification | None]]:
+        """The feed entries published (else first seen) between start and end, oldest first."""
+        rows = self.db.all(
+            "SELECT * FROM entries WHERE source_kind = 'feed' AND COALESCE(published, first_seen) BETWEEN ? AND ?"
+            " ORDER BY COALESCE(published, first_seen), id",
+            (ts(start), ts(end)),
+        )
+        return self._with_sources(rows)
+
     def find(self, ref: str) -> tuple[Entry, Classification | None] | None:
         """An entry by id, key or link."""
         row = None

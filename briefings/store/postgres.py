@@ -151,7 +151,21 @@ MIGRATIONS: list = [
     CREATE UNIQUE INDEX entries_canonical ON entries(canonical_link) WHERE canonical_link IS NOT NULL;
     CREATE UNIQUE INDEX entries_fingerprint ON entries(fingerprint) WHERE fingerprint IS NOT NULL;
     """,
-    # 2 -> 3: the suppression list: recipients who unsubscribed (email: the address lowercased; address: as given).
+    # 2 -> 3: the story each briefed entry was listed in (as SQLite's 5 -> 6).
+    """
+    ALTER TABLE briefing_entries ADD COLUMN story TEXT;
+    CREATE INDEX briefing_entries_story ON briefing_entries(story);
+    """,
+    # 3 -> 4: the desk's corrections (SQLite's 6 -> 7).
+    """
+    CREATE TABLE corrections (
+        entry_id BIGINT PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
+        theme TEXT,
+        also TEXT NOT NULL DEFAULT '[]',
+        created TEXT NOT NULL
+    );
+    """,
+    # 4 -> 5: the suppression list: recipients who unsubscribed (email: the address lowercased; address: as given).
     """
     CREATE TABLE suppressions (
         email TEXT PRIMARY KEY,
@@ -161,7 +175,7 @@ MIGRATIONS: list = [
         created TEXT NOT NULL
     );
     """,
-    # 3 -> 4: full-text search: each entry's text as a weighted tsvector (GIN-indexed), built here from the
+    # 5 -> 6: full-text search: each entry's text as a weighted tsvector (GIN-indexed), built here from the
     # entries already stored.
     lambda db: PgFullText.create(db),
 ]

@@ -125,7 +125,23 @@ MIGRATIONS: list[str | Callable[["Database"], None]] = [
     """
     ALTER TABLE deliveries ADD COLUMN channel TEXT NOT NULL DEFAULT 'email';
     """,
-    # 5 -> 6: the suppression list: recipients who unsubscribed (email: the address lowercased; address: as given).
+    # 5 -> 6: the story each briefed entry was listed in (the same event told by several feeds), so a
+    # later briefing tells a story it continues and links back. Entries briefed before have none.
+    """
+    ALTER TABLE briefing_entries ADD COLUMN story TEXT;
+    CREATE INDEX briefing_entries_story ON briefing_entries(story);
+    """,
+    # 6 -> 7: the desk's corrections (`briefings themes teach`): the themes an entry was given by hand
+    # (theme NULL: off-topic; also: the secondary themes, a JSON list).
+    """
+    CREATE TABLE corrections (
+        entry_id INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
+        theme TEXT,
+        also TEXT NOT NULL DEFAULT '[]',
+        created TEXT NOT NULL
+    );
+    """,
+    # 7 -> 8: the suppression list: recipients who unsubscribed (email: the address lowercased; address: as given).
     """
     CREATE TABLE suppressions (
         email TEXT PRIMARY KEY,
@@ -135,7 +151,7 @@ MIGRATIONS: list[str | Callable[["Database"], None]] = [
         created TEXT NOT NULL
     );
     """,
-    # 6 -> 7: full-text search (FTS5) over every entry, built here from the entries already stored.
+    # 8 -> 9: full-text search (FTS5) over every entry, built here from the entries already stored.
     fulltext.create,
 ]
 

@@ -1,0 +1,427 @@
+"""Train the shipped theme model offline and write briefings/data/themes.json.
+
+    python bench/train_themes.py [--folds 5] [--out briefings/data/themes.json] [--quiet]
+
+Needs scikit-learn (`pip install -e '.[bench]'`); briefings itself never imports it.
+
+Data: the "train" split of bench/data/themes-real.jsonl and the shipped examples
+(themes-examples.jsonl). The "heldout" split is never read here.
+
+Method: TF-IDF over unigrams and bigrams (`briefings.themes_model.features`,
+sublinear tf, features in at least two documents, L2-normalized with a floor), then
+
+- a theme model: multinomial logistic regression over the on-topic items' primary theme;
+- an on-topic model: binary logistic regression, on topic vs off topic;
+- combined with the config's term scores (`[themes.*] terms`, scored as briefings
+  always has): theme score = model logit + term_weight x term score, on-topic score =
+  model logit + on_term_weight x the best term score; the on-topic score is calibrated
+  (Platt, on out-of-fold scores) and cut at the threshold of best off-topic F1;
+- a secondary model: one binary logistic regression per theme over the on-topic items
+  (is the theme among the item's themes, primary or secondary?), with the probability
+  threshold of best out-of-fold macro-F1 among those whose secondary tags were right
+  at least 70% of the time, with a standard error to spare.
+
+Every hyper-parameter (C of each model, the examples' weight, both term weights) and
+both thresholds are chosen by cross-validation inside the train split, folds grouped
+by origin (an origin's items are never split between fitting and scoring); the shipped
+examples are always on the fitting side. Prints the grid's best figures, then writes
+the model fitted on everything with the chosen settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from briefings import config as config_module  # noqa: E402
+from briefings.classify import MAX_SECONDARY, READ_TEXT, Classifier, example_key  # noqa: E402
+from briefings.config import ClassifySettings  # noqa: E402
+from briefings.themes_model import FORMAT, MODEL_PATH, features  # noqa: E402
+
+DATA = ROOT / "bench" / "data" / "themes-real.jsonl"
+EXAMPLES = ROOT / "themes-examples.jsonl"
+MIN_DF = 2
+SECONDARY_PRECISION = 0.7
+PRUNE = 0.1  # weights smaller than this are left out (in cross-validation too, so its figures are the shipped model's)
+# A text's TF-IDF vector is divided by its L2 norm, but by no less than this: a text of one or two
+# known words (a bare title, "Flour, water, salt.") is not read as sure as a paragraph. The shortest
+# training text's norm is about 19, so the floor only changes texts much shorter than those.
+NORM_FLOOR = 15.0
+SECONDARY_C = [1.0, 3.0, 10.0]
+THRESHOLDS = np.arange(0.3, 0.96, 0.025)
+GRID = {
+    "theme_c": [3.0, 10.0, 30.0],
+    "on_c": [1.0, 3.0, 10.0],
+    "example_weight": [0.5, 1.0],
+}
+# Both term weights stay above zero: the terms are the user's lever and must move decisions.
+TERM_WEIGHTS = [0.05, 0.1, 0.2]
+ON_TERM_WEIGHTS = [0.05, 0.1, 0.2]
+
+
+def load_items() -> list[dict]:
+    items = []
+    for line in DATA.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        if item["split"] != "train":
+            continue
+        item["gold"] = set() if item["off_topic"] else {item["theme"], *item["also_primary"], *item["secondary"]}
+        item["primaries"] = set() if item["off_topic"] else {item["theme"], *item["also_primary"]}
+        items.append(item)
+    return items
+
+
+def load_examples() -> list[dict]:
+    out = []
+    for line in EXAMPLES.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        ex = json.loads(line)
+        if not ex.get("theme"):
+            continue
+        out.append({"title": ex["title"], "text": ex["text"], "theme": ex["theme"], "off_topic": False,
+                    "origin": "shipped examples", "gold": {ex["theme"]}, "primaries": {ex["theme"]}})
+    return out
+
+
+def term_scores(classifier: Classifier, items: list[dict], themes: list[str]) -> np.ndarray:
+    out = np.zeros((len(items), len(themes)))
+    for i, item in enumerate(items):
+        scores = classifier.term_scores(item["title"][:READ_TEXT], item["text"][:READ_TEXT])
+        out[i] = [scores.get(t, 0.0) for t in themes]
+    return out
+
+
+class Tfidf:
+    def __init__(self, counts: list[Counter], fit_rows: list[int]):
+        df = Counter()
+        for r in fit_rows:
+            df.update(counts[r].keys())
+        self.vocab = {f: i for i, f in enumerate(sorted(f for f, n in df.items() if n >= MIN_DF))}
+        self.transformer = TfidfTransformer(sublinear_tf=True, smooth_idf=True, norm=None)
+        self.transformer.fit(self.matrix(counts, fit_rows))
+
+    def matrix(self, counts: list[Counter], rows: list[int]):
+        data, indices, indptr = [], [], [0]
+        for r in rows:
+            for f, c in counts[r].items():
+                j = self.vocab.get(f)
+                if j is not None:
+                    indices.append(j)
+                    data.append(float(c))
+            indptr.append(len(indices))
+        return sparse.csr_matrix((data, indices, indptr), shape=(len(rows), len(self.vocab)))
+
+    def transform(self, counts, rows):
+        """TF-IDF rows divided by their L2 norm, or by NORM_FLOOR when that is larger (as at run time)."""
+        x = self.transformer.transform(self.matrix(counts, rows))
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+        return sparse.diags(1.0 / np.maximum(norms, NORM_FLOOR)) @ x
+
+
+def sparsify(model, *, shift: bool = False) -> None:
+    """Leave out the weights too small to matter (|w| < PRUNE). shift (the theme model): first take each
+    feature's median weight off all its themes' weights; a softmax is blind to a shift common to every
+    theme, so the decision is the same and most of the weights are zero."""
+    coef = model.coef_
+    if shift:
+        coef -= np.median(coef, axis=0, keepdims=True)
+    coef[np.abs(coef) < PRUNE] = 0.0
+
+
+def fit_models(counts, labels, on, weights, fit_rows, theme_c, on_c, themes):
+    tfidf = Tfidf(counts, fit_rows)
+    x = tfidf.transform(counts, fit_rows)
+    on_rows = [k for k, r in enumerate(fit_rows) if on[r]]
+    theme_model = LogisticRegression(C=theme_c, max_iter=3000)
+    theme_model.fit(x[on_rows], [labels[fit_rows[k]] for k in on_rows], sample_weight=weights[fit_rows][on_rows])
+    assert list(theme_model.classes_) == themes, "every theme needs training items"
+    on_model = LogisticRegression(C=on_c, max_iter=3000, class_weight="balanced")
+    on_model.fit(x, on[fit_rows], sample_weight=weights[fit_rows])
+    sparsify(theme_model, shift=True)
+    sparsify(on_model)
+    return tfidf, theme_model, on_model
+
+
+def fit_secondary(x, items, rows, c, themes):
+    """One binary model per theme over the on-topic items: is the theme among the item's themes?"""
+    on_rows = [k for k, r in enumerate(rows) if not items[r]["off_topic"]]
+    models = []
+    for theme in themes:
+        y = [theme in items[rows[k]]["gold"] for k in on_rows]
+        model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
+        model.fit(x[on_rows], y)
+        sparsify(model)
+        models.append(model)
+    return models
+
+
+def f1(tp, fp, fn):
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def decide(theme_logits, on_logits, terms, alpha, beta, calibration, on_threshold, secondary_threshold, themes,
+           secondary_logits=None):
+    """What briefings decides at run time, for every item at once: (on-topic mask, primary index,
+    theme-set matrix). Secondary themes by the secondary model's probability when given, else the theme model's."""
+    z = theme_logits + alpha * terms
+    z = z - z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    on_z = on_logits + beta * terms.max(axis=1)
+    p_on = 1 / (1 + np.exp(-(calibration[0] * on_z + calibration[1])))
+    p_sec = p if secondary_logits is None else 1 / (1 + np.exp(-(secondary_logits + alpha * terms)))
+    on_topic = p_on >= on_threshold
+    best = p.argmax(axis=1)
+    rows = np.arange(len(p))
+    candidates = p_sec.copy()
+    candidates[rows, best] = -1.0
+    rank = (-candidates).argsort(axis=1).argsort(axis=1)
+    chosen = (candidates >= secondary_threshold) & (rank < MAX_SECONDARY)
+    chosen[rows, best] = True
+    chosen &= on_topic[:, None]
+    return on_topic, best, chosen
+
+
+class Gold:
+    """The labels of a list of items as arrays."""
+
+    def __init__(self, items, themes):
+        index = {t: j for j, t in enumerate(themes)}
+        self.off = np.array([it["off_topic"] for it in items])
+        self.primaries = np.zeros((len(items), len(themes)), bool)
+        self.sets = np.zeros((len(items), len(themes)), bool)
+        for i, it in enumerate(items):
+            for t in it["primaries"]:
+                self.primaries[i, index[t]] = True
+            for t in it["gold"]:
+                self.sets[i, index[t]] = True
+
+
+def figures(gold: Gold, decision) -> dict:
+    on_topic, best, chosen = decision
+    rows = np.arange(len(best))
+    right = np.where(on_topic, gold.primaries[rows, best], gold.off)
+    tp = (chosen & gold.sets).sum(axis=0)
+    fp = (chosen & ~gold.sets).sum(axis=0)
+    fn = (~chosen & gold.sets).sum(axis=0)
+    per_theme = [f1(a, b, c) for a, b, c in zip(tp, fp, fn)]
+    off_pred = ~on_topic
+    off = f1(int((off_pred & gold.off).sum()), int((off_pred & ~gold.off).sum()), int((on_topic & gold.off).sum()))
+    second = chosen.copy()
+    second[rows, best] = False
+    sec_n = int(second.sum())
+    sec_tp = int((second & gold.sets).sum())
+    return {"accuracy": float(right.mean()), "macro_f1": sum(per_theme) / len(per_theme), "off_topic_f1": off,
+            "secondary_precision": sec_tp / sec_n if sec_n else 1.0, "secondary_tags": sec_n}
+
+
+def platt(on_z, y) -> tuple[float, float]:
+    model = LogisticRegression(C=1e4, max_iter=1000)
+    model.fit(on_z.reshape(-1, 1), y)
+    return float(model.coef_[0, 0]), float(model.intercept_[0])
+
+
+def choose_thresholds(gold: Gold, theme_logits, on_logits, terms, alpha, beta, themes):
+    """Calibration, and the on-topic threshold of best off-topic F1."""
+    on_z = on_logits + beta * terms.max(axis=1)
+    calibration = platt(on_z, ~gold.off)
+    best_on = max(
+        (figures(gold, decide(theme_logits, on_logits, terms, alpha, beta, calibration, t, 1.1, themes))["off_topic_f1"], -abs(t - 0.5), t)
+        for t in np.arange(0.2, 0.81, 0.025)
+    )[2]
+    return calibration, float(best_on)
+
+
+def per_theme_thresholds(gold: Gold, theme_logits, on_logits, terms, best, secondary_logits, themes) -> np.ndarray:
+    """Each theme's secondary threshold, on out-of-fold scores: the one of best F1 for that theme (full sets)
+    among those whose secondary tags of it were right at least SECONDARY_PRECISION of the time, with a
+    standard error to spare (at the edge, new text falls below it); a theme with none is never secondary."""
+    chosen = np.ones(len(themes))
+    for j in range(len(themes)):
+        best_j = (-1.0, 1.0)
+        for t in THRESHOLDS:
+            bar = np.full(len(themes), 2.0)
+            bar[j] = t
+            on_topic, primary, sets = decide(theme_logits, on_logits, terms, best["term_weight"], best["on_term_weight"],
+                                             best["calibration"], best["on_threshold"], bar, themes, secondary_logits)
+            tagged = sets[:, j] & (primary != j)
+            n = int(tagged.sum())
+            if n < 3:
+                continue
+            precision = float((tagged & gold.sets[:, j]).sum()) / n
+            if precision - math.sqrt(precision * (1 - precision) / n) < SECONDARY_PRECISION:
+                continue
+            theme_f1 = f1(int((sets[:, j] & gold.sets[:, j]).sum()), int((sets[:, j] & ~gold.sets[:, j]).sum()),
+                          int((~sets[:, j] & gold.sets[:, j]).sum()))
+            if theme_f1 > best_j[0]:
+                best_j = (theme_f1, float(t))
+        chosen[j] = best_j[1]
+    return chosen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=MODEL_PATH)
+    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--settings-from", type=Path, default=None, metavar="MODEL",
+                        help="take the primary models' settings (C, examples' weight, term weights) from a model file's "
+                             "meta instead of searching the grid again; thresholds and the secondary model are chosen anew")
+    args = parser.parse_args()
+
+    config = config_module.load(ROOT / "config.toml")
+    themes = sorted(t.id for t in config.themes)
+    term_classifier = Classifier(config.themes, ClassifySettings(
+        method="terms", threshold=config.classify.threshold, similarity_weight=0.0, off_topic_terms=config.classify.off_topic_terms))
+    real = load_items()
+    examples = load_examples()
+    items = real + examples
+    n_real = len(real)
+    counts = [features(it["title"][:READ_TEXT], it["text"][:READ_TEXT]) for it in items]
+    labels = [it["theme"] if not it["off_topic"] else None for it in items]
+    on = np.array([not it["off_topic"] for it in items])
+    terms = term_scores(term_classifier, items, themes)
+    groups = [it["origin"] for it in real]
+    gold = Gold(real, themes)
+    folds = list(GroupKFold(n_splits=args.folds).split(np.zeros(n_real), groups=groups))
+    example_rows = list(range(n_real, len(items)))
+    print(f"train split: {n_real} items ({int((~on[:n_real]).sum())} off-topic, {len(set(groups))} origins); "
+          f"shipped examples: {len(examples)}; {args.folds} folds grouped by origin")
+
+    results = []
+    grid = itertools.product(GRID["theme_c"], GRID["on_c"], GRID["example_weight"])
+    alphas, betas = TERM_WEIGHTS, ON_TERM_WEIGHTS
+    if args.settings_from:
+        chosen = json.loads(args.settings_from.read_text(encoding="utf-8"))["meta"]["settings"]
+        grid = [(chosen["theme_c"], chosen["on_c"], chosen["example_weight"])]
+        alphas, betas = [chosen["term_weight"]], [chosen["on_term_weight"]]
+        print(f"primary settings from {args.settings_from}: " + ", ".join(f"{k} {chosen[k]:g}" for k in
+              ("theme_c", "on_c", "example_weight", "term_weight", "on_term_weight")))
+    for theme_c, on_c, example_weight in grid:
+        weights = np.array([1.0] * n_real + [example_weight] * len(examples))
+        theme_logits = np.zeros((n_real, len(themes)))
+        on_logits = np.zeros(n_real)
+        for fit_idx, score_idx in folds:
+            fit_rows = list(fit_idx) + example_rows
+            tfidf, theme_model, on_model = fit_models(counts, labels, on, weights, fit_rows, theme_c, on_c, themes)
+            x = tfidf.transform(counts, list(score_idx))
+            theme_logits[score_idx] = theme_model.decision_function(x)
+            on_logits[score_idx] = on_model.decision_function(x)
+        for alpha, beta in itertools.product(alphas, betas):
+            calibration, on_threshold = choose_thresholds(gold, theme_logits, on_logits, terms[:n_real], alpha, beta, themes)
+            fig = figures(gold, decide(theme_logits, on_logits, terms[:n_real], alpha, beta, calibration, on_threshold, 1.1, themes))
+            # The primary decision only here (no secondary themes); the secondary model is chosen below.
+            objective = fig["accuracy"] + fig["off_topic_f1"]
+            settings = {"theme_c": theme_c, "on_c": on_c, "example_weight": example_weight, "term_weight": alpha,
+                        "on_term_weight": beta, "calibration": calibration, "on_threshold": on_threshold}
+            results.append((objective, fig, settings))
+    results.sort(key=lambda r: -r[0])
+    if not args.quiet:
+        print("best primary settings by cross-validation (accuracy + off-topic F1, out of fold):")
+        for objective, fig, s in results[:5]:
+            print(f"  {objective:.3f}  acc {fig['accuracy']:.3f}  macro-F1 {fig['macro_f1']:.3f}  off-F1 {fig['off_topic_f1']:.3f}"
+                  f"  sec-prec {fig['secondary_precision']:.2f} ({fig['secondary_tags']})  "
+                  + "  ".join(f"{k} {v:g}" for k, v in s.items() if k != "calibration"))
+    _, fig, best = results[0]
+
+    # The secondary model, with the primary settings chosen: its C and threshold by the same folds.
+    weights = np.array([1.0] * n_real + [best["example_weight"]] * len(examples))
+    theme_logits = np.zeros((n_real, len(themes)))
+    on_logits = np.zeros(n_real)
+    secondary_logits = {c: np.zeros((n_real, len(themes))) for c in SECONDARY_C}
+    for fit_idx, score_idx in folds:
+        fit_rows = list(fit_idx) + example_rows
+        tfidf, theme_model, on_model = fit_models(counts, labels, on, weights, fit_rows, best["theme_c"], best["on_c"], themes)
+        x = tfidf.transform(counts, list(score_idx))
+        theme_logits[score_idx] = theme_model.decision_function(x)
+        on_logits[score_idx] = on_model.decision_function(x)
+        x_fit = tfidf.transform(counts, fit_rows)
+        for c in SECONDARY_C:
+            for j, model in enumerate(fit_secondary(x_fit, items, fit_rows, c, themes)):
+                secondary_logits[c][score_idx, j] = model.decision_function(x)
+    options = []
+    for c in SECONDARY_C:
+        thresholds = per_theme_thresholds(gold, theme_logits, on_logits, terms[:n_real], best, secondary_logits[c], themes)
+        sec_fig = figures(gold, decide(theme_logits, on_logits, terms[:n_real], best["term_weight"], best["on_term_weight"],
+                                       best["calibration"], best["on_threshold"], thresholds, themes, secondary_logits[c]))
+        options.append((sec_fig["macro_f1"], c, thresholds, sec_fig))
+        if not args.quiet:
+            print(f"  secondary C {c:g}: macro-F1 {sec_fig['macro_f1']:.3f}  sec-prec {sec_fig['secondary_precision']:.2f}"
+                  f" ({sec_fig['secondary_tags']})")
+    _, best["secondary_c"], thresholds, fig = max(options, key=lambda o: o[0])
+    best["secondary_thresholds"] = [round(float(t), 4) for t in thresholds]
+    print(f"secondary model: C {best['secondary_c']:g}, thresholds "
+          + " ".join(f"{t}:{v:.2f}" for t, v in zip(themes, thresholds)) + f"\n  out of fold "
+          f"acc {fig['accuracy']:.3f}  macro-F1 {fig['macro_f1']:.3f}  off-F1 {fig['off_topic_f1']:.3f}  "
+          f"sec-prec {fig['secondary_precision']:.2f} ({fig['secondary_tags']})")
+
+    everything = list(range(len(items)))
+    tfidf, theme_model, on_model = fit_models(counts, labels, on, weights, everything, best["theme_c"], best["on_c"], themes)
+    secondary = fit_secondary(tfidf.transform(counts, everything), items, everything, best["secondary_c"], themes)
+    export(args.out, tfidf, theme_model, on_model, secondary, themes, best, fig, examples, n_real)
+
+
+def export(path: Path, tfidf: Tfidf, theme_model, on_model, secondary, themes, best, fig, examples, n_real) -> None:
+    idf = tfidf.transformer.idf_
+    coef = theme_model.coef_
+    on_coef = on_model.coef_[0]
+    sec_coef = np.vstack([m.coef_[0] for m in secondary])
+    table = {}
+    dropped = 0
+    for feature, j in tfidf.vocab.items():
+        theme_weights = [[i, round(float(coef[i, j]), 3)] for i in range(len(themes)) if abs(coef[i, j]) >= PRUNE]
+        sec_weights = [[i, round(float(sec_coef[i, j]), 3)] for i in range(len(themes)) if abs(sec_coef[i, j]) >= PRUNE]
+        on_weight = round(float(on_coef[j]), 3)
+        if not theme_weights and not sec_weights and abs(on_weight) < PRUNE:
+            dropped += 1
+            continue
+        table[feature] = [round(float(idf[j]), 4), on_weight, theme_weights, sec_weights]
+    data = {
+        "format": FORMAT,
+        "meta": {
+            "trained_on": f"themes-real.jsonl train split ({n_real} items) + themes-examples.jsonl ({len(examples)})",
+            "method": "TF-IDF uni+bigrams; multinomial logistic regression (themes), binary logistic regression (on topic)",
+            "cv": {k: round(v, 4) if isinstance(v, float) else v for k, v in fig.items()},
+            "settings": {k: v for k, v in best.items() if k not in ("calibration", "secondary_thresholds")},
+        },
+        "themes": themes,
+        "intercepts": [round(float(b), 4) for b in theme_model.intercept_],
+        "on_topic": {"intercept": round(float(on_model.intercept_[0]), 4),
+                     "calibration": [round(best["calibration"][0], 4), round(best["calibration"][1], 4)],
+                     "threshold": round(best["on_threshold"], 4)},
+        "secondary_intercepts": [round(float(m.intercept_[0]), 4) for m in secondary],
+        "secondary_thresholds": best["secondary_thresholds"],
+        "norm_floor": NORM_FLOOR,
+        "term_weight": best["term_weight"],
+        "on_term_weight": best["on_term_weight"],
+        "trained_examples": sorted(example_key(e["title"], e["text"]) for e in examples),
+        "features": table,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=False)
+    path.write_text(text + "\n", encoding="utf-8")
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {len(table)} features "
+          f"({dropped} near-zero dropped), {len(text) / 1e6:.2f} MB")
+
+
+if __name__ == "__main__":
+    main()
