@@ -48,7 +48,7 @@ READ_ONLY = 'mount --bind -o ro "$0" "$0" || exit 97; exec "$@"'
 TINY_DISK = textwrap.dedent("""\
     folder="$0"; spare="$1"; shift
     keep=$(mktemp -d) && cp -a "$folder"/. "$keep"/ || exit 97
-    used=$(du -sb "$folder" | cut -f1)
+    used=$(du -s -B1 "$folder" | cut -f1)  # in whole blocks, as tmpfs counts them
     mount -t tmpfs -o size=$(( used + spare + 65536 )) tmpfs "$folder" || exit 97
     cp -a "$keep"/. "$folder"/ || exit 97
     # Fill it up to SPARE bytes free.
