@@ -46,6 +46,39 @@ def _rows(rows: Iterable[tuple]) -> list[tuple]:
     return out
 
 
+def build(db: Database, table: str, write, batch: int = 2000) -> int:
+    """Empty table, then index every stored entry into it by batches (write takes _rows); in one transaction."""
+    count, last = 0, 0
+    with db.transaction():
+        db.execute(f"DELETE FROM {table}")
+        while True:
+            rows = db.all("SELECT id, title, summary_html, content_html, source_name FROM entries"
+                          " WHERE id > ? ORDER BY id LIMIT ?", (last, batch))
+            if not rows:
+                return count
+            write(_rows(tuple(r) for r in rows))
+            count += len(rows)
+            last = rows[-1][0]
+
+
+def conditions(filters: Filters, *, theme: str, same_name: str) -> tuple[list[str], list]:
+    """The WHERE conditions on the entries (e) for the filters, and their values. theme: the condition that
+    e.themes (JSON) holds a theme; same_name: a source name compared without case, {} for the column."""
+    where: list[str] = []
+    params: list = []
+    if filters.theme:
+        where.append(f"(e.theme = ? OR {theme})")
+        params += [filters.theme, filters.theme]
+    if filters.since:
+        where.append("COALESCE(e.published, e.first_seen) >= ?")
+        params.append(filters.since)
+    if filters.source:
+        where.append(f"({same_name.format('e.source_name')} OR EXISTS (SELECT 1 FROM entry_sources x"
+                     f" WHERE x.entry_id = e.id AND {same_name.format('x.source_name')}))")
+        params += [filters.source, filters.source]
+    return where, params
+
+
 class FullText:
     def __init__(self, db: Database):
         self.db = db
@@ -55,19 +88,9 @@ class FullText:
         self.db.executemany(_INSERT, _rows((e.id, e.title, e.summary_html, e.content_html, e.source_name)
                                            for e in entries))
 
-    def build(self, batch: int = 2000) -> int:
+    def build(self) -> int:
         """Index every stored entry again; returns how many."""
-        count, last = 0, 0
-        with self.db.transaction() as db:
-            db.execute("DELETE FROM entries_fts")
-            while True:
-                rows = db.all("SELECT id, title, summary_html, content_html, source_name FROM entries"
-                              " WHERE id > ? ORDER BY id LIMIT ?", (last, batch))
-                if not rows:
-                    return count
-                db.executemany(_INSERT, _rows(tuple(r) for r in rows))
-                count += len(rows)
-                last = rows[-1][0]
+        return build(self.db, "entries_fts", lambda rows: self.db.executemany(_INSERT, rows))
 
     def search(self, query: Query, filters: Filters = Filters()) -> list[Hit]:
         """The entries that match, best first (a match in the title counts most), with the text around the words.
@@ -76,16 +99,9 @@ class FullText:
         the details and snippets of those alone."""
         match = query.match()
         where, params = ["entries_fts MATCH ?"], [match]
-        if filters.theme:
-            where.append("(e.theme = ? OR EXISTS (SELECT 1 FROM json_each(COALESCE(e.themes, '[]')) WHERE value = ?))")
-            params += [filters.theme, filters.theme]
-        if filters.since:
-            where.append("COALESCE(e.published, e.first_seen) >= ?")
-            params.append(filters.since)
-        if filters.source:
-            where.append("(e.source_name = ? COLLATE NOCASE OR EXISTS (SELECT 1 FROM entry_sources s"
-                         " WHERE s.entry_id = e.id AND s.source_name = ? COLLATE NOCASE))")
-            params += [filters.source, filters.source]
+        filtered, values = conditions(filters, theme="EXISTS (SELECT 1 FROM json_each(COALESCE(e.themes, '[]')) WHERE value = ?)",
+                                      same_name="{} = ? COLLATE NOCASE")
+        where, params = where + filtered, params + values
         tables = "entries_fts JOIN entries e ON e.id = entries_fts.rowid" if len(where) > 1 else "entries_fts"
         best = [r[0] for r in self.db.all(f"SELECT entries_fts.rowid FROM {tables} WHERE {' AND '.join(where)}"
                                           f" ORDER BY {_RANK} LIMIT ?", (*params, filters.limit))]

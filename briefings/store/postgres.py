@@ -546,39 +546,22 @@ class PgFullText:
 
         self._write(_rows((e.id, e.title, e.summary_html, e.content_html, e.source_name) for e in entries))
 
-    def build(self, batch: int = 2000) -> int:
-        from briefings.store.fulltext import _rows
+    def build(self) -> int:
+        from briefings.store.fulltext import build
 
-        count, last = 0, 0
-        with self.db.transaction() as db:
-            db.execute("DELETE FROM entries_search")
-            while True:
-                rows = db.all("SELECT id, title, summary_html, content_html, source_name FROM entries"
-                              " WHERE id > ? ORDER BY id LIMIT ?", (last, batch))
-                if not rows:
-                    return count
-                self._write(_rows(tuple(r) for r in rows))
-                count += len(rows)
-                last = rows[-1][0]
+        return build(self.db, "entries_search", self._write)
 
     def search(self, query, filters=None):
         import json
 
         from briefings.search import Filters, Hit
-        from briefings.store.fulltext import _segments
+        from briefings.store.fulltext import _segments, conditions
 
         filters = filters or Filters()
         where, params = ["s.document @@ to_tsquery('simple', ?)"], [tsquery(query)]
-        if filters.theme:
-            where.append("(e.theme = ? OR jsonb_exists(COALESCE(e.themes, '[]')::jsonb, ?))")
-            params += [filters.theme, filters.theme]
-        if filters.since:
-            where.append("COALESCE(e.published, e.first_seen) >= ?")
-            params.append(filters.since)
-        if filters.source:
-            where.append("(lower(e.source_name) = lower(?) OR EXISTS (SELECT 1 FROM entry_sources x"
-                         " WHERE x.entry_id = e.id AND lower(x.source_name) = lower(?)))")
-            params += [filters.source, filters.source]
+        filtered, values = conditions(filters, theme="jsonb_exists(COALESCE(e.themes, '[]')::jsonb, ?)",
+                                      same_name="lower({}) = lower(?)")
+        where, params = where + filtered, params + values
         rows = self.db.all(
             "WITH best AS (SELECT s.entry_id, ts_rank_cd(s.document, to_tsquery('simple', ?)) AS score"
             " FROM entries_search s JOIN entries e ON e.id = s.entry_id"
