@@ -87,6 +87,10 @@ def load(path: Path, split: str | None) -> list[dict]:
         if not isinstance(row, dict) or missing:
             raise ValueError(f"{path}:{n}: a report needs id, event, outlet, date, title and text"
                              + (f" (missing: {', '.join(missing)})" if isinstance(row, dict) else ""))
+        try:
+            when(row)
+        except (TypeError, ValueError):
+            raise ValueError(f"{path}:{n}: date {row['date']!r} is not an ISO date; write it as 2024-05-31") from None
         if split is None or row.get("split") == split:
             rows.append(row)
     ids = [r["id"] for r in rows]

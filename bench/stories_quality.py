@@ -13,7 +13,7 @@ a subprocess on a fresh state file, and each story's entries are mapped back
 to report ids by link. Printed beside the in-process grouping
 (`briefings.stories.group` on the same reports): B-cubed precision, recall and
 F1 over reports and the pairwise precision and recall of "same story". A file
-without a split field is scored whole (`--split all`). Figures only.
+without a split field is scored whole (as `--split all`). Figures only.
 """
 
 from __future__ import annotations
@@ -93,13 +93,20 @@ def through_run(rows: list[dict]) -> tuple[dict, int, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", default="dev,heldout",
-                        help="comma-separated splits to score (default dev,heldout); 'all' scores the whole file")
+    parser.add_argument("--split", default=None,
+                        help="comma-separated splits to score (default dev,heldout, or all for a file without splits)")
     parser.add_argument("--data", type=Path, default=DATA, help="a story set in the JSON-lines format of data/stories.jsonl")
     args = parser.parse_args()
     if not args.data.is_file():
         print(f"stories_quality: no story set at {args.data}; give --data a JSON-lines file", file=sys.stderr)
         return 2
+    if args.split is None:
+        try:
+            whole = load(args.data, None)
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            print(f"stories_quality: {e}", file=sys.stderr)
+            return 2
+        args.split = "dev,heldout" if any("split" in r for r in whole) else "all"
     for split in [s.strip() for s in args.split.split(",") if s.strip()]:
         try:
             rows = load(args.data, None if split == "all" else split)

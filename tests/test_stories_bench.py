@@ -51,6 +51,8 @@ def test_score(predicted, expected):
     ("not json", ":1: not a JSON object"),
     (json.dumps({"id": "x", "event": "e", "outlet": "o", "date": "2024-01-01", "title": "t"}), "missing: text"),
     ("[1, 2]", "a report needs id, event"),
+    (json.dumps({"id": "x", "event": "e", "outlet": "o", "date": "27 Jan 2021", "title": "t", "text": "x"}),
+     "is not an ISO date"),
 ])
 def test_load_names_the_bad_line(tmp_path, line, says):
     path = tmp_path / "set.jsonl"
