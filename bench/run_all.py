@@ -33,6 +33,7 @@ def main() -> int:
         ["opml_bench.py"] + (["--sizes", "1000,10000"] if args.quick else []),
         ["stop_bench.py"] + (["--entries", "400"] if args.quick else []),
         ["store_bench.py"] + (["--entries", "2000"] if args.quick else []),
+        ["stories_quality.py"],
         ["search_bench.py"] + (["--entries", "5000", "--seconds", "1"] if args.quick else []),
     ]
     if args.realworld:

@@ -72,24 +72,65 @@ def speed(sizes: list[int]) -> None:
         print(f"{n:>7,}   {best:7.2f}   {cpu:11.2f}   {best / n * 1000:9.3f}   {len(stories):>7,}")
 
 
-def quality(split: str, same_week: bool) -> None:
-    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
-    rows = [r for r in rows if r["split"] == split]
-    one_day = datetime(2025, 1, 6, tzinfo=timezone.utc)
-    reports = [Report(id=r["id"], title=r["title"], text=r["text"], source=r["outlet"],
-                      when=one_day if same_week else datetime.fromisoformat(r["date"]).replace(tzinfo=timezone.utc))
+def load(path: Path, split: str | None) -> list[dict]:
+    """The labeled reports of a JSON-lines story set (id, event, outlet, date, title, text; split
+    optional), those of one split when split is given. Raises ValueError naming the bad line."""
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            missing = [k for k in ("id", "event", "outlet", "date", "title", "text") if k not in row]
+        except (json.JSONDecodeError, TypeError) as e:
+            raise ValueError(f"{path}:{n}: not a JSON object ({e}); write one report per line") from None
+        if not isinstance(row, dict) or missing:
+            raise ValueError(f"{path}:{n}: a report needs id, event, outlet, date, title and text"
+                             + (f" (missing: {', '.join(missing)})" if isinstance(row, dict) else ""))
+        try:
+            when(row)
+        except (TypeError, ValueError):
+            raise ValueError(f"{path}:{n}: date {row['date']!r} is not an ISO date; write it as 2024-05-31") from None
+        if split is None or row.get("split") == split:
+            rows.append(row)
+    ids = [r["id"] for r in rows]
+    if len(set(map(str, ids))) != len(ids):
+        raise ValueError(f"{path}: report ids repeat; give every report its own id")
+    return rows
+
+
+def when(row: dict, same_week: bool = False) -> datetime:
+    """A report's date (a day or a full ISO time) in UTC; with same_week, one date for all."""
+    if same_week:
+        return datetime(2025, 1, 6, tzinfo=timezone.utc)
+    day = datetime.fromisoformat(row["date"])
+    return day if day.tzinfo else day.replace(tzinfo=timezone.utc)
+
+
+def in_process(rows: list[dict], same_week: bool = False) -> dict:
+    """{report id: story key}: the reports grouped by `briefings.stories.group` in this process."""
+    reports = [Report(id=r["id"], title=r["title"], text=r["text"], source=r["outlet"], when=when(r, same_week))
                for r in rows]
-    predicted = {report.id: story.key for story in group(reports) for report in story.reports}
-    gold = {r["id"]: r["event"] for r in rows}
+    return {report.id: story.key for story in group(reports) for report in story.reports}
+
+
+def score(gold: dict, predicted: dict) -> dict:
+    """B-cubed precision, recall and F1 over reports and the pairwise precision and recall of "same
+    story" of predicted ({report id: story key}) against gold ({report id: event}). A report predicted
+    leaves out counts as a story of its own."""
+    predicted = {i: predicted[i] if i in predicted else ("alone", i) for i in gold}
+    by_p: dict = {}
+    by_g: dict = {}
+    for i in gold:
+        by_p.setdefault(predicted[i], set()).add(i)
+        by_g.setdefault(gold[i], set()).add(i)
     precision = recall = 0.0
     for i in gold:
-        same_p = {j for j in gold if predicted[j] == predicted[i]}
-        same_g = {j for j in gold if gold[j] == gold[i]}
+        same_p, same_g = by_p[predicted[i]], by_g[gold[i]]
         precision += len(same_p & same_g) / len(same_p)
         recall += len(same_p & same_g) / len(same_g)
     precision, recall = precision / len(gold), recall / len(gold)
-    f1 = 2 * precision * recall / (precision + recall)
-    ids = sorted(gold)
+    ids = list(gold)
     tp = fp = fn = 0
     for a, i in enumerate(ids):
         for j in ids[a + 1:]:
@@ -97,10 +138,23 @@ def quality(split: str, same_week: bool) -> None:
             tp += g and p
             fp += p and not g
             fn += g and not p
-    events = len({e for e in gold.values()})
-    print(f"{split} ({len(gold)} reports, {events} events and singletons, "
-          f"{'one date for all' if same_week else 'real dates'}): B-cubed precision {precision:.3f} recall {recall:.3f} "
-          f"F1 {f1:.3f}; pairwise precision {tp / (tp + fp) if tp + fp else 1.0:.3f} recall {tp / (tp + fn):.3f}")
+    return {"reports": len(gold), "events": len(by_g),
+            "bcubed_precision": precision, "bcubed_recall": recall,
+            "bcubed_f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+            "pairwise_precision": tp / (tp + fp) if tp + fp else 1.0,
+            "pairwise_recall": tp / (tp + fn) if tp + fn else 1.0}
+
+
+def figures(s: dict) -> str:
+    return (f"B-cubed precision {s['bcubed_precision']:.3f} recall {s['bcubed_recall']:.3f} F1 {s['bcubed_f1']:.3f}; "
+            f"pairwise precision {s['pairwise_precision']:.3f} recall {s['pairwise_recall']:.3f}")
+
+
+def quality(split: str, same_week: bool, data: Path = DATA) -> None:
+    rows = load(data, split)
+    s = score({r["id"]: r["event"] for r in rows}, in_process(rows, same_week))
+    print(f"{split} ({s['reports']} reports, {s['events']} events and singletons, "
+          f"{'one date for all' if same_week else 'real dates'}): {figures(s)}")
 
 
 def main() -> int:
