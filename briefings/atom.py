@@ -149,20 +149,20 @@ def theme_feeds(config: Config, history: list[HistoryItem], themes: Iterable[str
             "categories": [{"id": t, "name": _x(names[t])} for t in tags if t in names],
         })
     out = {}
-    for theme in config.themes:
-        if theme.id not in stories:
+    for th in config.themes:
+        if th.id not in stories:
             continue
-        entries = stories[theme.id]
+        entries = stories[th.id]
         feed = {
-            "id": stable_id("feed", config.output.base_url.strip() or config.briefing.title, "theme", theme.id),
-            "title": _x(f"{theme.name}: {config.briefing.title}"),
-            "subtitle": _x(theme.description),
+            "id": stable_id("feed", config.output.base_url.strip() or config.briefing.title, "theme", th.id),
+            "title": _x(f"{th.name}: {config.briefing.title}"),
+            "subtitle": _x(th.description),
             "updated": max((e["updated"] for e in entries), default=_when(_EPOCH)),
-            "self": link(f"themes/{theme.id}.xml"),
-            "page": link(f"themes/{theme.id}.html"),
+            "self": link(f"themes/{th.id}.xml"),
+            "page": link(f"themes/{th.id}.html"),
             "author": _x(config.briefing.title),
         }
-        out[theme.id] = render_feed(config, feed, entries)
+        out[th.id] = render_feed(config, feed, entries)
     return out
 
 

@@ -17,6 +17,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
@@ -26,6 +27,7 @@ from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
 
 from briefings import __version__, search
+from briefings.search import Hit
 from briefings.config import Config
 from briefings.errors import BriefingsError
 from briefings.serve import tokens
@@ -219,7 +221,7 @@ class Site:
             self.source_names = (time.monotonic(), names)
         return names
 
-    def _hit_view(self, hit: search.Hit) -> dict:
+    def _hit_view(self, hit: Hit) -> dict:
         from briefings.render import safe_url
 
         date = datetime.fromisoformat(hit.date) if hit.date else None
@@ -288,7 +290,7 @@ def _field(content_type: str, body: bytes, name: str) -> str | None:
     return fields.get(name, [None])[0]
 
 
-def create_app(config: Config) -> Starlette:
+def create_app(config: Config) -> "Guard":
     site = Site(config)
 
     def not_found(request: Request, exc: Exception) -> Response:
@@ -312,6 +314,7 @@ def create_app(config: Config) -> Starlette:
         Route("/unsubscribe", site.unsubscribe, methods=["GET", "HEAD", "POST"]),
         Route("/{path:path}", site.file, methods=["GET", "HEAD"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, 404: not_found, Exception: server_error})
+    handlers: dict[Any, Any] = {HTTPException: http_error, 404: not_found, Exception: server_error}
+    app = Starlette(routes=routes, exception_handlers=handlers)
     app.state.site = site
     return Guard(app)
