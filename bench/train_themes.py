@@ -16,7 +16,8 @@ sublinear tf, features in at least two documents, L2-normalized with a floor), t
   always has): theme score = model logit + term_weight x term score, on-topic score =
   model logit + on_term_weight x the best term score; the on-topic score is calibrated
   (Platt, on out-of-fold scores) and cut at the threshold of best off-topic F1;
-- a secondary model: one binary logistic regression per theme over the on-topic items
+- a secondary model: one binary logistic regression per theme over the on-topic items, its weights
+  cut under the largest of SECONDARY_PRUNES that costs no out-of-fold macro-F1 (within 0.005)
   (is the theme among the item's themes, primary or secondary?), with the probability
   threshold, per theme, of best out-of-fold F1 for that theme while the secondary tags
   of all themes together stay right at least 72% of the time.
@@ -61,6 +62,10 @@ PRUNE = 0.1  # weights smaller than this are left out (in cross-validation too, 
 # training text's norm is about 19, so the floor only changes texts much shorter than those.
 NORM_FLOOR = 15.0
 SECONDARY_C = [1.0, 3.0, 10.0]
+# The secondary model's weights are cut under one of these (its largest weight table, scored for every
+# on-topic entry): the largest cut whose out-of-fold macro-F1 is within SECONDARY_PRUNE_SLACK of the best.
+SECONDARY_PRUNES = [0.1, 0.2, 0.3, 0.5]
+SECONDARY_PRUNE_SLACK = 0.005
 THRESHOLDS = np.arange(0.3, 0.96, 0.025)
 GRID = {
     "theme_c": [3.0, 10.0, 30.0],
@@ -158,15 +163,16 @@ def fit_models(counts, labels, on, weights, fit_rows, theme_c, on_c, themes):
     return tfidf, theme_model, on_model
 
 
-def fit_secondary(x, items, rows, c, themes):
-    """One binary model per theme over the on-topic items: is the theme among the item's themes?"""
+def fit_secondary(x, items, rows, c, themes, prune=PRUNE):
+    """One binary model per theme over the on-topic items: is the theme among the item's themes?
+    Weights under prune are left out."""
     on_rows = [k for k, r in enumerate(rows) if not items[r]["off_topic"]]
     models = []
     for theme in themes:
         y = [theme in items[rows[k]]["gold"] for k in on_rows]
         model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
         model.fit(x[on_rows], y)
-        sparsify(model)
+        model.coef_[np.abs(model.coef_) < prune] = 0.0
         models.append(model)
     return models
 
@@ -362,7 +368,7 @@ def main() -> None:
     weights = np.array([1.0] * n_real + [best["example_weight"]] * len(examples))
     theme_logits = np.zeros((n_real, len(themes)))
     on_logits = np.zeros(n_real)
-    secondary_logits = {c: np.zeros((n_real, len(themes))) for c in SECONDARY_C}
+    secondary_logits = {(c, cut): np.zeros((n_real, len(themes))) for c in SECONDARY_C for cut in SECONDARY_PRUNES}
     for fit_idx, score_idx in folds:
         fit_rows = list(fit_idx) + example_rows
         tfidf, theme_model, on_model = fit_models(counts, labels, on, weights, fit_rows, best["theme_c"], best["on_c"], themes)
@@ -371,27 +377,32 @@ def main() -> None:
         on_logits[score_idx] = on_model.decision_function(x)
         x_fit = tfidf.transform(counts, fit_rows)
         for c in SECONDARY_C:
-            for j, model in enumerate(fit_secondary(x_fit, items, fit_rows, c, themes)):
-                secondary_logits[c][score_idx, j] = model.decision_function(x)
+            for j, model in enumerate(fit_secondary(x_fit, items, fit_rows, c, themes, prune=0.0)):
+                for cut in SECONDARY_PRUNES:
+                    w = np.where(np.abs(model.coef_[0]) < cut, 0.0, model.coef_[0])
+                    secondary_logits[c, cut][score_idx, j] = x @ w + model.intercept_[0]
     options = []
-    for c in SECONDARY_C:
-        thresholds = per_theme_thresholds(gold, theme_logits, on_logits, terms[:n_real], best, secondary_logits[c], themes)
+    for (c, cut), logits in secondary_logits.items():
+        thresholds = per_theme_thresholds(gold, theme_logits, on_logits, terms[:n_real], best, logits, themes)
         sec_fig = figures(gold, decide(theme_logits, on_logits, terms[:n_real], best["term_weight"], best["on_term_weight"],
-                                       best["calibration"], best["on_threshold"], thresholds, themes, secondary_logits[c]))
-        options.append((sec_fig["macro_f1"], c, thresholds, sec_fig))
+                                       best["calibration"], best["on_threshold"], thresholds, themes, logits))
+        options.append((sec_fig["macro_f1"], c, cut, thresholds, sec_fig))
         if not args.quiet:
-            print(f"  secondary C {c:g}: macro-F1 {sec_fig['macro_f1']:.3f}  sec-prec {sec_fig['secondary_precision']:.2f}"
+            print(f"  secondary C {c:g}, cut {cut:g}: macro-F1 {sec_fig['macro_f1']:.3f}  sec-prec {sec_fig['secondary_precision']:.2f}"
                   f" ({sec_fig['secondary_tags']})")
-    _, best["secondary_c"], thresholds, fig = max(options, key=lambda o: o[0])
+    top = max(o[0] for o in options)
+    _, best["secondary_c"], best["secondary_prune"], thresholds, fig = max(
+        (o for o in options if o[0] >= top - SECONDARY_PRUNE_SLACK), key=lambda o: (o[2], o[0]))
     best["secondary_thresholds"] = [round(float(t), 4) for t in thresholds]
-    print(f"secondary model: C {best['secondary_c']:g}, thresholds "
+    print(f"secondary model: C {best['secondary_c']:g}, weights cut under {best['secondary_prune']:g}, thresholds "
           + " ".join(f"{t}:{v:.2f}" for t, v in zip(themes, thresholds)) + f"\n  out of fold "
           f"acc {fig['accuracy']:.3f}  macro-F1 {fig['macro_f1']:.3f}  off-F1 {fig['off_topic_f1']:.3f}  "
           f"sec-prec {fig['secondary_precision']:.2f} ({fig['secondary_tags']})")
 
     everything = list(range(len(items)))
     tfidf, theme_model, on_model = fit_models(counts, labels, on, weights, everything, best["theme_c"], best["on_c"], themes)
-    secondary = fit_secondary(tfidf.transform(counts, everything), items, everything, best["secondary_c"], themes)
+    secondary = fit_secondary(tfidf.transform(counts, everything), items, everything, best["secondary_c"], themes,
+                              prune=best["secondary_prune"])
     export(args.out, tfidf, theme_model, on_model, secondary, themes, best, fig, examples, n_real)
 
 
