@@ -16,13 +16,13 @@ sublinear tf, features in at least two documents, L2-normalized with a floor), t
   always has): theme score = model logit + term_weight x term score, on-topic score =
   model logit + on_term_weight x the best term score; the on-topic score is calibrated
   (Platt, on out-of-fold scores) and cut at the threshold of best off-topic F1;
-- a secondary model: one binary logistic regression per theme over the on-topic items, its weights
-  cut under the largest of SECONDARY_PRUNES that costs no out-of-fold macro-F1 (within 0.005)
-  (is the theme among the item's themes, primary or secondary?), with the probability
-  threshold, per theme, of best out-of-fold F1 for that theme while the secondary tags
-  of all themes together stay right at least 72% of the time.
+- a secondary model: one binary logistic regression per theme over the on-topic items
+  (is the theme among the item's themes, primary or secondary?), its weights cut under
+  the largest of SECONDARY_PRUNES that costs no out-of-fold macro-F1 (within 0.005),
+  with the probability threshold, per theme, of best out-of-fold F1 for that theme
+  while the secondary tags of all themes together stay right at least 72% of the time.
 
-Every hyper-parameter (C of each model, the examples' weight, both term weights) and
+Every hyper-parameter (C of each model, the examples' weight, both term weights, the secondary cut) and
 both thresholds are chosen by cross-validation inside the train split, folds grouped
 by origin (an origin's items are never split between fitting and scoring); the shipped
 examples are always on the fitting side. Prints the grid's best figures, then writes
