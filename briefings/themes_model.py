@@ -151,25 +151,13 @@ class ThemeModel:
         """The on-topic and theme models' scores, in one pass over the entry's nonzero weights (the
         secondary model's: ``secondary``, asked only for an entry found on topic)."""
         vec = self.vector(counts)
-        total = list(self._start)
-        weights = self.weights
-        for feature, x in vec.items():
-            row = weights.get(feature)
-            if row is not None:
-                for slot, w in row:
-                    total[slot] += x * w
+        total = _dot(self._start, self.weights, vec)
         return Scored(vec, dict(zip(self.themes, total[1:])), total[0])
 
     def secondary(self, vec: dict[str, float]) -> dict[str, float]:
         """theme -> linear score of the secondary model, for an entry's ``vector`` (a theme that is never
         secondary, threshold 1, is left out)."""
-        total = list(self._secondary_start)
-        weights = self.secondary_weights
-        for feature, x in vec.items():
-            row = weights.get(feature)
-            if row is not None:
-                for slot, w in row:
-                    total[slot] += x * w
+        total = _dot(self._secondary_start, self.secondary_weights, vec)
         return {t: z for t, z, bar in zip(self.themes, total, self._secondary_bars) if bar < 1.0}
 
     def on_probability(self, on_logit: float) -> float:
@@ -180,6 +168,17 @@ class ThemeModel:
         """(weight, feature) of every feature of the entry for a theme (None: the on-topic model)."""
         slot = self.slot_weights[0 if theme is None else 1 + self.themes.index(theme)]
         return [(x * w, f) for f, x in vec.items() if (w := slot.get(f)) is not None]
+
+
+def _dot(start: list[float], weights: dict[str, tuple[tuple[int, float], ...]], vec: dict[str, float]) -> list[float]:
+    """start plus the sparse product of an entry's vector with a weight table (feature -> (slot, weight)s)."""
+    total = list(start)
+    for feature, x in vec.items():
+        row = weights.get(feature)
+        if row is not None:
+            for slot, w in row:
+                total[slot] += x * w
+    return total
 
 
 _TABLE = 64
