@@ -129,19 +129,35 @@ def stem(token: str) -> str:
 
 
 _STEMS: dict[str, str] = {}
+_CONTENT: dict[str, bool] = {}  # token -> is it a content word (see content_tokens)
 
 
 def tokens(text: str) -> list[str]:
     stems = _STEMS
     if len(stems) > 200_000:
         stems.clear()  # bounded: a cache of the words seen most
-    out = []
-    for word in _TOKEN.findall(fold(text)):
-        stemmed = stems.get(word)
-        if stemmed is None:
-            stemmed = stems[word] = stem(word)
-        out.append(stemmed)
-    return out
+    words = _TOKEN.findall(fold(text))
+    try:
+        return [stems[word] for word in words]
+    except KeyError:  # words not seen before: stem them once
+        for word in words:
+            if word not in stems:
+                stems[word] = stem(word)
+        return [stems[word] for word in words]
+
+
+def content_words(words: list[str]) -> list[str]:
+    """The content words of tokens: stopwords, words of one or two letters and numbers left out."""
+    known = _CONTENT
+    if len(known) > 200_000:
+        known.clear()
+    try:
+        return [w for w in words if known[w]]
+    except KeyError:
+        for w in words:
+            if w not in known:
+                known[w] = w not in STOPWORDS and len(w) > 2 and not w.isdigit()
+        return [w for w in words if known[w]]
 
 
 @dataclass(frozen=True)
@@ -224,7 +240,7 @@ def build_classifier(config, corrections: Iterable[Correction] = ()) -> "Classif
 
 
 def content_tokens(text: str) -> list[str]:
-    return [t for t in tokens(text) if t not in STOPWORDS and len(t) > 2 and not t.isdigit()]
+    return content_words(tokens(text))
 
 
 class _Centroids:
@@ -419,8 +435,7 @@ class Classifier:
         model = self._model
         if model is None:
             raise RuntimeError("the model decision needs the model loaded")
-        title_words, summary_words, body_words = (
-            [w for w in words if w not in STOPWORDS and len(w) > 2 and not w.isdigit()] for words in fields.values())
+        title_words, summary_words, body_words = (content_words(words) for words in fields.values())
         scored = model.score(model.counts(title_words, summary_words + body_words))
         alpha, beta = model.term_weight, model.on_term_weight
         logits = {t.id: scored.logits[t.id] + alpha * term_scores[t.id] for t in self.themes if t.id in scored.logits}
@@ -428,11 +443,13 @@ class Classifier:
         pulls: dict[str | None, list[Match]] = {}
         vector = scored.vector
         similarities: dict[int, float] = {}
-        if self._neighbour_index:
-            index = self._neighbour_index
+        index = self._neighbour_index
+        if index:
             for feature, x in vector.items():
-                for number, weight in index.get(feature, ()):
-                    similarities[number] = similarities.get(number, 0.0) + x * weight
+                postings = index.get(feature)
+                if postings is not None:
+                    for number, weight in postings:
+                        similarities[number] = similarities.get(number, 0.0) + x * weight
         for number, similarity in similarities.items():
             if similarity < NEIGHBOUR_MIN:
                 continue
@@ -463,7 +480,7 @@ class Classifier:
         themes: tuple[str, ...] = ()
         if on_topic and ranked:
             primary = ranked[0]
-            second = {t: sigmoid(z + alpha * term_scores[t]) for t, z in scored.secondary.items() if t in logits and t != primary}
+            second = {t: sigmoid(z + alpha * term_scores[t]) for t, z in model.secondary(vector).items() if t in logits and t != primary}
             bar = model.secondary_thresholds
             themes = (primary,) + tuple(
                 sorted((t for t, p in second.items() if p >= bar[t]), key=lambda t: (-second[t], order[t]))[:MAX_SECONDARY])
@@ -472,16 +489,17 @@ class Classifier:
         for label, matches in pulls.items():
             evidence.setdefault(label or OFF_TOPIC, []).extend(matches)
         # The words and phrases that decided the primary theme and the on-topic call.
+        # (sorted()[:n] is heapq.nlargest(n), and for a few dozen features quicker.)
         if themes and themes[0] in scored.logits:
-            top = heapq.nlargest(6, model.contributions(vector, themes[0]))
-            evidence[themes[0]].extend(Match(f, MODEL_FIELD, 1, round(w, 3)) for w, f in top if w > 0)
+            top = sorted([p for p in model.contributions(vector, themes[0]) if p[0] > 0], reverse=True)[:6]
+            evidence[themes[0]].extend(Match(f, MODEL_FIELD, 1, round(w, 3)) for w, f in top)
         on_parts = model.contributions(vector, None)
         if themes:
-            top = heapq.nlargest(5, on_parts)
-            evidence[themes[0]].extend(Match(f, ON_TOPIC_FIELD, 1, round(w, 3)) for w, f in top if w > 0)
+            top = sorted([p for p in on_parts if p[0] > 0], reverse=True)[:5]
+            evidence[themes[0]].extend(Match(f, ON_TOPIC_FIELD, 1, round(w, 3)) for w, f in top)
         else:
-            top = heapq.nsmallest(6, on_parts)
-            evidence.setdefault(OFF_TOPIC, []).extend(Match(f, ON_TOPIC_FIELD, 1, round(w, 3)) for w, f in top if w < 0)
+            top = sorted([p for p in on_parts if p[0] < 0])[:6]
+            evidence.setdefault(OFF_TOPIC, []).extend(Match(f, ON_TOPIC_FIELD, 1, round(w, 3)) for w, f in top)
         return Classification(
             theme=themes[0] if themes else None,
             themes=themes,

@@ -13,7 +13,8 @@ dot products:
   off-topic F1;
 - a secondary model: one binary logistic regression per theme (is the theme among
   the entry's themes?), with the probability a secondary theme needs, per theme,
-  chosen so its secondary tags were right at least 70% of the time.
+  chosen for that theme's F1 while all secondary tags together were right at
+  least 72% of the time (out of fold).
 
 Weights too small to matter are left out of the file (the cut chosen on
 cross-validation), and each feature keeps only its nonzero weights, so scoring
@@ -62,7 +63,6 @@ class Scored:
     vector: dict[str, float]  # the entry's TF-IDF vector (model features only, L2-normalized)
     logits: dict[str, float]  # theme -> linear score of the theme model
     on_logit: float  # linear score of the on-topic model (before calibration)
-    secondary: dict[str, float]  # theme -> linear score of the secondary model
 
 
 class ThemeModel:
@@ -86,22 +86,33 @@ class ThemeModel:
         self.trained_examples: frozenset[str] = frozenset(data.get("trained_examples", ()))
         self.idf: dict[str, float] = {}
         # feature -> its nonzero weights only, as (slot, weight): slot 0 the on-topic model, 1..n the theme
-        # model's themes, n+1..2n the secondary model's. The file holds only weights that matter.
+        # model's themes. The secondary model's apart (slot i: theme i), scored only for an on-topic entry.
+        # The file holds only weights that matter.
         self.weights: dict[str, tuple[tuple[int, float], ...]] = {}
+        self.secondary_weights: dict[str, tuple[tuple[int, float], ...]] = {}
+        # slot -> feature -> weight, for the evidence (the features behind one decision).
+        self.slot_weights: list[dict[str, float]] = [{} for _ in range(n + 1)]
         # first word -> second word -> the bigram feature: bigrams are looked up, never built as strings.
         self.bigrams: dict[str, dict[str, str]] = {}
         intern = sys.intern
         for feature, (idf, on_weight, theme_weights, secondary_weights) in data["features"].items():
             feature = intern(feature)
             self.idf[feature] = idf
-            row = ([(0, on_weight)] if on_weight else []) + [(1 + i, w) for i, w in theme_weights if w] \
-                + [(1 + n + i, w) for i, w in secondary_weights if w]
+            row = ([(0, on_weight)] if on_weight else []) + [(1 + i, w) for i, w in theme_weights if w]
             if row:
                 self.weights[feature] = tuple(row)
-            first, _, second = feature.partition(" ")
+                for slot, w in row:
+                    self.slot_weights[slot][feature] = w
+            # A theme whose threshold is 1 is never secondary: its weights are not scored.
+            second = tuple((i, w) for i, w in secondary_weights if w and data["secondary_thresholds"][i] < 1.0)
             if second:
-                self.bigrams.setdefault(intern(first), {})[intern(second)] = feature
-        self._start = [self.on_intercept] + [self.intercepts[t] for t in self.themes] + [self.secondary_intercepts[t] for t in self.themes]
+                self.secondary_weights[feature] = second
+            first, _, rest = feature.partition(" ")
+            if rest:
+                self.bigrams.setdefault(intern(first), {})[intern(rest)] = feature
+        self._start = [self.on_intercept] + [self.intercepts[t] for t in self.themes]
+        self._secondary_start = [self.secondary_intercepts[t] for t in self.themes]
+        self._secondary_bars = [self.secondary_thresholds[t] for t in self.themes]
         self.meta: dict = data.get("meta", {})
 
     @classmethod
@@ -137,15 +148,17 @@ class ThemeModel:
         return {f: w / norm for f, w in vec.items()}
 
     def score(self, counts: Counter) -> Scored:
-        """The on-topic, theme and secondary models' scores, in one pass over the entry's nonzero weights."""
+        """The on-topic and theme models' scores, in one pass over the entry's nonzero weights (the
+        secondary model's: ``secondary``, asked only for an entry found on topic)."""
         vec = self.vector(counts)
-        total = list(self._start)
-        weights = self.weights
-        for feature, x in vec.items():
-            for slot, w in weights.get(feature, ()):
-                total[slot] += x * w
-        n = len(self.themes)
-        return Scored(vec, dict(zip(self.themes, total[1 : n + 1])), total[0], dict(zip(self.themes, total[n + 1 :])))
+        total = _dot(self._start, self.weights, vec)
+        return Scored(vec, dict(zip(self.themes, total[1:])), total[0])
+
+    def secondary(self, vec: dict[str, float]) -> dict[str, float]:
+        """theme -> linear score of the secondary model, for an entry's ``vector`` (a theme that is never
+        secondary, threshold 1, is left out)."""
+        total = _dot(self._secondary_start, self.secondary_weights, vec)
+        return {t: z for t, z, bar in zip(self.themes, total, self._secondary_bars) if bar < 1.0}
 
     def on_probability(self, on_logit: float) -> float:
         a, b = self.calibration
@@ -153,15 +166,19 @@ class ThemeModel:
 
     def contributions(self, vec: dict[str, float], theme: str | None) -> list[tuple[float, str]]:
         """(weight, feature) of every feature of the entry for a theme (None: the on-topic model)."""
-        slot = 0 if theme is None else 1 + self.themes.index(theme)
-        weights = self.weights
-        out = []
-        for f, x in vec.items():
-            for s, w in weights.get(f, ()):
-                if s == slot:
-                    out.append((x * w, f))
-                    break
-        return out
+        slot = self.slot_weights[0 if theme is None else 1 + self.themes.index(theme)]
+        return [(x * w, f) for f, x in vec.items() if (w := slot.get(f)) is not None]
+
+
+def _dot(start: list[float], weights: dict[str, tuple[tuple[int, float], ...]], vec: dict[str, float]) -> list[float]:
+    """start plus the sparse product of an entry's vector with a weight table (feature -> (slot, weight)s)."""
+    total = list(start)
+    for feature, x in vec.items():
+        row = weights.get(feature)
+        if row is not None:
+            for slot, w in row:
+                total[slot] += x * w
+    return total
 
 
 _TABLE = 64

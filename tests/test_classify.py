@@ -367,3 +367,49 @@ def test_the_fast_feature_path_gives_the_vector_of_the_features(title, text):
     full = model.vector(features(title, text))
     assert fast.keys() == full.keys() and fast
     assert all(abs(fast[f] - full[f]) < 1e-12 for f in full)
+
+
+@pytest.mark.parametrize("title,text", [
+    (TYPICAL["confidence-building"][0], TYPICAL["confidence-building"][1]),
+    (TYPICAL["incident-response"][0], TYPICAL["incident-response"][1]),
+    ("Quarterly patch roundup", "Vendors fixed forty vulnerabilities in browsers and routers this month."),
+])
+def test_the_split_weight_tables_score_as_the_model_file(title, text):
+    """The theme, on-topic and secondary models, kept in separate tables, give the dot products of the file."""
+    from briefings.classify import content_tokens
+    from briefings.themes_model import MODEL_PATH, shipped_model
+
+    data = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    model = shipped_model()
+    scored = model.score(model.counts(content_tokens(title), content_tokens(text)))
+    vec = scored.vector
+    themes = data["themes"]
+    on = data["on_topic"]["intercept"] + sum(x * data["features"][f][1] for f, x in vec.items())
+    logits = list(data["intercepts"])
+    secondary = list(data["secondary_intercepts"])
+    for f, x in vec.items():
+        for i, w in data["features"][f][2]:
+            logits[i] += x * w
+        for i, w in data["features"][f][3]:
+            secondary[i] += x * w
+    assert abs(scored.on_logit - on) < 1e-9
+    assert all(abs(scored.logits[t] - logits[i]) < 1e-9 for i, t in enumerate(themes))
+    expected = {t: secondary[i] for i, t in enumerate(themes) if data["secondary_thresholds"][i] < 1.0}
+    got = model.secondary(vec)
+    assert got.keys() == expected.keys() and all(abs(got[t] - expected[t]) < 1e-9 for t in expected)
+    best = themes[max(range(len(themes)), key=lambda i: logits[i])]
+    parts = {f: w for w, f in model.contributions(vec, best)}
+    assert parts == {f: x * dict(data["features"][f][2])[themes.index(best)]
+                     for f, x in vec.items() if themes.index(best) in dict(data["features"][f][2])}
+
+
+@pytest.mark.parametrize("words,kept", [
+    (["the", "osce", "of", "hotline"], ["osce", "hotline"]),
+    (["eu", "un", "2024", "cert"], ["cert"]),
+    (["g7", "x9z", "among", "ransomware"], ["x9z", "ransomware"]),
+])
+def test_content_words_drop_stopwords_short_words_and_numbers(words, kept):
+    from briefings.classify import content_words
+
+    assert content_words(words) == kept
+    assert content_words(words) == kept  # the second time from the cache
