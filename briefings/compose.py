@@ -154,10 +154,14 @@ def _plural(n: int, word: str) -> str:
 
 def top_stories(briefing: Briefing, limit: int, theme_names: dict[str, str]) -> list[BriefingItem]:
     """Up to limit on-topic stories, ranked: most distinct sources, developing before new, theme score,
-    most recent. Each gets its rank (.top) and its one-line reason (.reason)."""
+    most recent. Each gets its rank (.top) and its one-line reason (.reason). In a briefing of no more
+    stories than limit, only the stories that stand out (told by two sources or more, or developing)
+    are top stories: the others would be the whole briefing printed twice."""
     if limit <= 0:
         return []
     candidates = [item for section, item in briefing.stories() if section.theme_id is not None]
+    if len(candidates) <= limit:
+        candidates = [item for item in candidates if len(item.sources) > 1 or item.before is not None]
 
     def rank(item: BriefingItem):
         c = item.classification

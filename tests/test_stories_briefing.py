@@ -12,6 +12,8 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from xml.sax.saxutils import escape
 
+import pytest
+
 from conftest import db_rows, write_config
 
 NOW = datetime.now(timezone.utc)
@@ -133,6 +135,21 @@ def test_top_stories_come_first_and_are_not_repeated_in_full(tmp_path, feed_serv
             assert page.count(f">{title}</a></h3>") == 1  # in full once: under Top stories
             assert f'Top story {rank}: <a class="ref-link" href="#top-{rank}">{title}</a>' in page[first_section:]
     assert re.search(r"2 sources · new · [\w ,-]+ · score \d", page)
+
+
+@pytest.mark.parametrize("limit, tops", [
+    (5, 1),  # no more stories than the limit: only the one two sources told stands out
+    (2, 2),  # more stories than the limit: the limit's worth, ranked
+])
+def test_a_short_briefing_lists_only_the_stories_that_stand_out_as_top(tmp_path, feed_server, cli_run, limit, tops):
+    feeds = serve(feed_server, {"Wire A": [at(EMOTET_A, 30), at(FILLER[0], 20), at(QAKBOT, 12)],
+                                "Wire B": [at(EMOTET_B, 26), at(FILLER[1], 10)]})
+    cfg = write_config(tmp_path, feeds, corpus=None, extra=f"[briefing]\ntop_stories = {limit}\n")
+    briefing = run_json(cli_run, cfg)["briefing"]
+    on_topic = [s for s in briefing["stories"] if s["theme"] is not None]
+    assert (len(on_topic) > limit) == (limit == 2)
+    leads = [s["entries"][0]["title"] for s in briefing["top_stories"]]
+    assert len(leads) == tops and leads[0] in (EMOTET_A[1], EMOTET_B[1])
 
 
 def test_json_carries_stories_and_top_stories(tmp_path, feed_server, cli_run):
