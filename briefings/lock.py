@@ -55,7 +55,26 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_held_in_child)
 
 
-class FileLock:
+class Lock:
+    """What every lock of briefings offers (FileLock here; AdvisoryLock on PostgreSQL): acquire, release,
+    and ``with lock.held(timeout):`` around one job."""
+
+    def acquire(self, timeout: float = 0.0, *, should_stop: Callable[[], bool] | None = None) -> None:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    @contextmanager
+    def held(self, timeout: float = 0.0, **kwargs) -> Iterator["Lock"]:
+        self.acquire(timeout, **kwargs)
+        try:
+            yield self
+        finally:
+            self.release()
+
+
+class FileLock(Lock):
     def __init__(self, path: Path, what: str):
         self.path = Path(path)
         self.what = what
@@ -123,14 +142,6 @@ class FileLock:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
-
-    @contextmanager
-    def held(self, timeout: float = 0.0, **kwargs) -> Iterator["FileLock"]:
-        self.acquire(timeout, **kwargs)
-        try:
-            yield self
-        finally:
-            self.release()
 
 
 def job_lock(state) -> FileLock:

@@ -27,9 +27,10 @@ import re
 import socket
 import time
 from datetime import datetime, timedelta
-from typing import Any, Callable, Collection, Iterable, Iterator
+from typing import Any, Callable, Collection, Iterable
 
 from briefings.errors import StoreError
+from briefings.lock import Lock
 from briefings.models import Delivery
 from briefings.store.db import ts
 from briefings.store.outbox import Outbox, _delivery
@@ -416,7 +417,7 @@ class PgOutbox(Outbox):
     record_also = ", claimed_until = NULL, claimed_by = NULL"  # an outcome recorded ends the claim
 
 
-class AdvisoryLock:
+class AdvisoryLock(Lock):
     """A session advisory lock on a connection of its own: FileLock's interface, across machines."""
 
     def __init__(self, url: str, password_env: str, which: int, what: str):
@@ -497,19 +498,6 @@ class AdvisoryLock:
             self.connection.close()  # the session ends, and its advisory lock with it
         finally:
             self.connection = self.fd = None
-
-    def held(self, timeout: float = 0.0, **kwargs):
-        from contextlib import contextmanager
-
-        @contextmanager
-        def holding() -> Iterator["AdvisoryLock"]:
-            self.acquire(timeout, **kwargs)
-            try:
-                yield self
-            finally:
-                self.release()
-
-        return holding()
 
 
 class PgFullText:
