@@ -39,7 +39,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 
 from briefings.config import ClassifySettings, Theme
@@ -162,7 +162,10 @@ def content_words(words: list[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class _Term:
-    theme: str
+    """One term as the config gives it, and every theme it counts for (an off-topic term counts
+    against all of them): found once, it is weighed once and makes one piece of evidence."""
+
+    themes: tuple[str, ...]
     term: str
     weight: float
     negative: bool
@@ -315,7 +318,8 @@ class Classifier:
         self._centroids = None
         self._model: ThemeModel | None = None
         self._neighbours: list[tuple[str | None, str]] = []  # (label, how the evidence names it)
-        self._neighbour_index: dict[str, list[tuple[int, float]]] = {}  # feature -> [(neighbour, weight)]
+        self._neighbour_index: dict[int, list[tuple[int, float]]] = {}  # feature number -> [(neighbour, weight)]
+        self._neighbour_mask: Any = None  # feature number -> has it a neighbour (a NumPy array, once prepared)
 
     def _prepare(self) -> None:
         """What classifying needs beyond the terms, built on the first entry."""
@@ -343,24 +347,35 @@ class Classifier:
         for c in self._corrections.values():
             if c.theme is None or c.theme in known:
                 self._add_neighbour(features(c.title[:READ_TEXT], c.text[:READ_TEXT]), c.theme, f"like corrected entry #{c.entry_id}")
+        import numpy
+
+        mask = numpy.zeros(len(model.names), dtype=bool)
+        mask[list(self._neighbour_index)] = True
+        self._neighbour_mask = mask
 
     def _add_neighbour(self, counts: Counter, label: str | None, name: str) -> None:
         if self._model is None:
             return  # neighbours live in the model's feature space; the terms classifier has none
-        vector = self._model.vector(counts)
-        if not vector:
+        keys, values = self._model.vector(self._model.ids_of(counts))
+        if not len(keys):
             return
         number = len(self._neighbours)
         self._neighbours.append((label, name))
         # Its strongest features only: a long document's hundreds of others add little but time.
-        for weight, feature in heapq.nlargest(NEIGHBOUR_FEATURES, ((w, f) for f, w in vector.items())):
+        for weight, feature in heapq.nlargest(NEIGHBOUR_FEATURES, zip(values.tolist(), keys.tolist())):
             self._neighbour_index.setdefault(feature, []).append((number, weight))
 
     def _add(self, theme_id: str, term: str, weight: float, negative: bool) -> None:
         key = tuple(tokens(term))
         if not key:
             return
-        self._index.setdefault(key, []).append(_Term(theme_id, term, weight, negative))
+        terms = self._index.setdefault(key, [])
+        for i, known in enumerate(terms):
+            if (known.term, known.weight, known.negative) == (term, weight, negative):
+                terms[i] = _Term((*known.themes, theme_id), term, weight, negative)
+                break
+        else:
+            terms.append(_Term((theme_id,), term, weight, negative))
         self._max_len = max(self._max_len, len(key))
         self._starts[key[0]] = max(self._starts.get(key[0], 0), len(key))
 
@@ -368,11 +383,8 @@ class Classifier:
         found: dict[tuple[str, ...], int] = {}
         index, starts = self._index, self._starts
         n = len(words)
-        for i, word in enumerate(words):
-            longest = starts.get(word)
-            if longest is None:
-                continue  # no term starts with this word
-            for size in range(1, min(longest, n - i) + 1):
+        for i in [i for i, word in enumerate(words) if word in starts]:  # where a term may start
+            for size in range(1, min(starts[words[i]], n - i) + 1):
                 key = tuple(words[i : i + size])
                 if key in index:
                     found[key] = found.get(key, 0) + 1
@@ -396,22 +408,34 @@ class Classifier:
                 for term in self._index[key]:
                     contribution = field_weight * term.weight * (1.0 + math.log(count)) / norm
                     if term.negative:
-                        scores[term.theme] -= contribution
-                        evidence[term.theme].append(Match(f"-{term.term}", field_name, count, -term.weight))
+                        contribution = -contribution
+                        match = Match(f"-{term.term}", field_name, count, -term.weight)
                     else:
-                        scores[term.theme] += contribution
-                        evidence[term.theme].append(Match(term.term, field_name, count, term.weight))
+                        match = Match(term.term, field_name, count, term.weight)
+                    for theme in term.themes:
+                        scores[theme] += contribution
+                        evidence[theme].append(match)
         return scores, evidence
 
     def classify_text(self, title: str, summary: str = "", body: str = "") -> Classification:
         """Classify plain or HTML text given by field (the opening of each field is read)."""
+        return self.classify_texts([(title, summary, body)])[0]
+
+    def classify_texts(self, texts: Sequence[tuple[str, str, str]]) -> list[Classification]:
+        """``classify_text`` of many texts, (title, summary, body) each: the model scores them together,
+        which is much quicker per text than one at a time."""
         if not self._ready:
             self._prepare()
-        title, summary, body = title[:READ_TEXT], opening_text(summary), opening_text(body)
-        fields = {"title": tokens(title), "summary": tokens(summary), "body": tokens(body)}
-        scores, evidence = self._term_part(fields)
+        read = []
+        for title, summary, body in texts:
+            title, summary, body = title[:READ_TEXT], opening_text(summary), opening_text(body)
+            fields = {"title": tokens(title), "summary": tokens(summary), "body": tokens(body)}
+            read.append((fields, *self._term_part(fields)))
         if self._model is not None:
-            return self._model_decision(fields, scores, evidence)
+            return self._model_decisions(read)
+        return [self._terms_decision(*one) for one in read]
+
+    def _terms_decision(self, fields, scores, evidence) -> Classification:
         if self._centroids is not None:
             bag: Counter = Counter()
             for field_name, words in fields.items():
@@ -429,85 +453,119 @@ class Classifier:
                     evidence[theme_id].append(Match(f"like the theme's examples ({top})", SIMILARITY_FIELD, 1, round(contribution, 4)))
         return self._decide(scores, evidence)
 
-    def _model_decision(self, fields, term_scores, evidence) -> Classification:
-        from briefings.themes_model import sigmoid, softmax
+    def _neighbour_pulls(self, scored) -> list[dict[int, float]]:
+        """Per row, its similarity to each corrected entry or untrained example it shares features with."""
+        found: list[dict[int, float]] = [{} for _ in scored.on_logits]
+        index = self._neighbour_index
+        if not index:
+            return found
+        hits = self._neighbour_mask[scored.keys].nonzero()[0]
+        for row, feature, x in zip(scored.rows[hits].tolist(), scored.keys[hits].tolist(), scored.values[hits].tolist()):
+            similarities = found[row]
+            for number, weight in index[feature]:
+                similarities[number] = similarities.get(number, 0.0) + x * weight
+        return found
+
+    def _model_decisions(self, read) -> list[Classification]:
+        """The model's decisions for a batch, made for all rows at once: one column per theme of the config
+        (a theme the model has not learned competes by its terms: at the threshold it ties the best)."""
+        import numpy as np
 
         model = self._model
         if model is None:
             raise RuntimeError("the model decision needs the model loaded")
-        title_words, summary_words, body_words = (content_words(words) for words in fields.values())
-        scored = model.score(model.counts(title_words, summary_words + body_words))
+        scored = model.score([model.ids(content_words(fields["title"]), content_words(fields["summary"]) + content_words(fields["body"]))
+                              for fields, _, _ in read])
         alpha, beta = model.term_weight, model.on_term_weight
-        logits = {t.id: scored.logits[t.id] + alpha * term_scores[t.id] for t in self.themes if t.id in scored.logits}
-        on_z = scored.on_logit + beta * max(term_scores.values(), default=0.0)
-        pulls: dict[str | None, list[Match]] = {}
-        vector = scored.vector
-        similarities: dict[int, float] = {}
-        index = self._neighbour_index
-        if index:
-            for feature, x in vector.items():
-                postings = index.get(feature)
-                if postings is not None:
-                    for number, weight in postings:
-                        similarities[number] = similarities.get(number, 0.0) + x * weight
-        for number, similarity in similarities.items():
-            if similarity < NEIGHBOUR_MIN:
+        ids = [t.id for t in self.themes]
+        column = {t: j for j, t in enumerate(ids)}
+        learned = [j for j, t in enumerate(ids) if t in model.intercepts]
+        terms = np.array([[term_scores[t] for t in ids] for _, term_scores, _ in read]).reshape(len(read), len(ids))
+        logits = np.full(terms.shape, -np.inf)
+        logits[:, learned] = np.array(scored.logits)[:, [model.themes.index(ids[j]) for j in learned]] + alpha * terms[:, learned]
+        on_z = np.array(scored.on_logits) + beta * (terms.max(axis=1) if ids else 0.0)
+        # Likeness to corrected entries (and untrained examples) pushes towards their labels.
+        pulls: list[dict[str | None, list[Match]]] = [{} for _ in read]
+        for row, similarities in enumerate(self._neighbour_pulls(scored)):
+            for number, similarity in similarities.items():
+                if similarity < NEIGHBOUR_MIN:
+                    continue
+                label, name = self._neighbours[number]
+                push = NEIGHBOUR_WEIGHT * similarity
+                if label is None:
+                    on_z[row] -= push
+                else:
+                    on_z[row] += push
+                    if label in model.intercepts:
+                        logits[row, column[label]] += push
+                    else:  # a theme the model has not learned: its terms and its neighbours decide
+                        terms[row, column[label]] += push
+                pulls[row].setdefault(label, []).append(Match(f"{name} ({similarity:.2f})", CORRECTION_FIELD, 1, round(push, 3)))
+        a, b = model.calibration
+        p_on = 1.0 / (1.0 + np.exp(-(a * on_z + b)))
+        forced = np.zeros(len(read), dtype=bool)
+        if len(learned) < len(ids):
+            best = logits[:, learned].max(axis=1) if learned else np.zeros(len(read))
+            for j in set(range(len(ids))) - set(learned):
+                hit = terms[:, j] >= self.settings.threshold
+                logits[hit, j] = best[hit] + alpha * (terms[hit, j] - self.settings.threshold) + 1.0
+                forced |= hit
+        competing = np.isfinite(logits)
+        some = competing.any(axis=1)
+        top = np.where(some, logits.max(axis=1, initial=-np.inf, where=competing), 0.0)
+        probabilities = np.exp(logits - top[:, None])
+        probabilities /= np.where(some, probabilities.sum(axis=1), 1.0)[:, None]
+        on_topic = (forced | (p_on >= model.on_threshold)) & some
+        primary = probabilities.argmax(axis=1)  # ties: the theme listed first
+        # Secondary themes: the secondary model's probability at or over the theme's bar, at most MAX_SECONDARY.
+        second = np.full(terms.shape, -1.0)
+        bars = np.full(len(ids), 2.0)
+        cols = [column[t] for t in model.secondary_themes if t in column]
+        if cols:
+            taken = [k for k, t in enumerate(model.secondary_themes) if t in column]
+            z = np.array(scored.secondary).reshape(len(read), -1)[:, taken] + alpha * terms[:, cols]
+            second[:, cols] = 1.0 / (1.0 + np.exp(-z))
+            bars[cols] = [model.secondary_thresholds[ids[j]] for j in cols]
+        second[np.arange(len(read)), primary] = -1.0
+        tagged = (second >= bars) & on_topic[:, None]
+        shown = np.where(forced, np.maximum(p_on, model.on_threshold), p_on)
+        scores = np.round(shown[:, None] * probabilities, 4).tolist()
+        ranked = -np.sort(-probabilities, axis=1)
+        gap = np.where(competing.sum(axis=1) > 1, ranked[:, 0] - ranked[:, 1 % max(len(ids), 1)] if ids else 1.0, 1.0)
+        distance = np.abs(p_on - model.on_threshold)
+        margins = np.round(np.minimum(distance, np.where(p_on >= model.on_threshold, gap, 1.0)), 4).tolist()
+        decided: list[tuple[str, ...]] = []
+        for row in range(len(read)):
+            if not on_topic[row]:
+                decided.append(())
                 continue
-            label, name = self._neighbours[number]
-            push = NEIGHBOUR_WEIGHT * similarity
-            if label is None:
-                on_z -= push
+            others = tagged[row].nonzero()[0].tolist()
+            if len(others) > 1:
+                others.sort(key=lambda j: -second[row, j])  # stable: ties keep the themes' order
+            decided.append((ids[primary[row]], *(ids[j] for j in others[:MAX_SECONDARY])))
+        # The words and phrases that decided the primary theme and the on-topic call, for every row at once.
+        for_theme = model.strongest(scored, [d[0] if d and d[0] in model.intercepts else None for d in decided], 6)
+        on_side = model.strongest(scored, [d[0] if d else None for d in decided], 5, on_topic=True)
+        off_side = model.strongest(scored, [None if d else OFF_TOPIC for d in decided], 6, on_topic=True, towards=-1)
+        results = []
+        on_rounded = np.round(p_on, 4).tolist()
+        for row, ((_, _, evidence), themes) in enumerate(zip(read, decided)):
+            for label, matches in pulls[row].items():
+                evidence.setdefault(label or OFF_TOPIC, []).extend(matches)
+            if themes:
+                evidence[themes[0]].extend([Match(f, MODEL_FIELD, 1, round(w, 3)) for w, f in for_theme[row]])
+                evidence[themes[0]].extend([Match(f, ON_TOPIC_FIELD, 1, round(w, 3)) for w, f in on_side[row]])
             else:
-                on_z += push
-                if label in logits:
-                    logits[label] += push
-                else:  # a theme the model has not learned: its terms and its neighbours decide
-                    term_scores[label] += push
-            pulls.setdefault(label, []).append(Match(f"{name} ({similarity:.2f})", CORRECTION_FIELD, 1, round(push, 3)))
-        p_on = model.on_probability(on_z)
-        # Themes the model has not learned compete by their terms: at the threshold they tie the best.
-        threshold = self.settings.threshold
-        learned_best = max(logits.values(), default=0.0)
-        forced = False
-        for theme in self.themes:
-            if theme.id not in logits and term_scores[theme.id] >= threshold:
-                logits[theme.id] = learned_best + alpha * (term_scores[theme.id] - threshold) + 1.0
-                forced = True
-        probabilities = softmax(logits)
-        on_topic = forced or p_on >= model.on_threshold
-        order = self._order
-        ranked = sorted(probabilities, key=lambda t: (-probabilities[t], order[t]))
-        themes: tuple[str, ...] = ()
-        if on_topic and ranked:
-            primary = ranked[0]
-            second = {t: sigmoid(z + alpha * term_scores[t]) for t, z in model.secondary(vector).items() if t in logits and t != primary}
-            bar = model.secondary_thresholds
-            themes = (primary,) + tuple(
-                sorted((t for t, p in second.items() if p >= bar[t]), key=lambda t: (-second[t], order[t]))[:MAX_SECONDARY])
-        shown = max(p_on, model.on_threshold) if forced else p_on
-        scores = {t: v for t, v in ((t, round(shown * p, 4)) for t, p in probabilities.items()) if v}
-        for label, matches in pulls.items():
-            evidence.setdefault(label or OFF_TOPIC, []).extend(matches)
-        # The words and phrases that decided the primary theme and the on-topic call.
-        # (sorted()[:n] is heapq.nlargest(n), and for a few dozen features quicker.)
-        if themes and themes[0] in scored.logits:
-            top = sorted([p for p in model.contributions(vector, themes[0]) if p[0] > 0], reverse=True)[:6]
-            evidence[themes[0]].extend(Match(f, MODEL_FIELD, 1, round(w, 3)) for w, f in top)
-        on_parts = model.contributions(vector, None)
-        if themes:
-            top = sorted([p for p in on_parts if p[0] > 0], reverse=True)[:5]
-            evidence[themes[0]].extend(Match(f, ON_TOPIC_FIELD, 1, round(w, 3)) for w, f in top)
-        else:
-            top = sorted([p for p in on_parts if p[0] < 0])[:6]
-            evidence.setdefault(OFF_TOPIC, []).extend(Match(f, ON_TOPIC_FIELD, 1, round(w, 3)) for w, f in top)
-        return Classification(
-            theme=themes[0] if themes else None,
-            themes=themes,
-            scores=scores,
-            evidence={t: tuple(m) for t, m in evidence.items() if m},
-            on_topic=round(p_on, 4),
-            margin=round(_margin(probabilities, ranked, p_on, model.on_threshold), 4),
-        )
+                evidence.setdefault(OFF_TOPIC, []).extend([Match(f, ON_TOPIC_FIELD, 1, round(w, 3)) for w, f in off_side[row]])
+            results.append(Classification(
+                theme=themes[0] if themes else None,
+                themes=themes,
+                scores={t: v for t, v in zip(ids, scores[row]) if v},
+                evidence={t: tuple(m) for t, m in evidence.items() if m},
+                on_topic=on_rounded[row],
+                margin=margins[row],
+            ))
+        return results
 
     def _decide(self, scores: dict[str, float], evidence: dict[str, list[Match]]) -> Classification:
         order = {t.id: i for i, t in enumerate(self.themes)}
@@ -529,10 +587,22 @@ class Classifier:
         )
 
     def classify(self, entry: Entry) -> Classification:
-        correction = self._corrections.get(entry.key)
-        if correction is not None:
-            return corrected(correction)
-        return self.classify_text(entry.title, entry.summary_html, entry.content_html)
+        return self.classify_many([entry])[0]
+
+    def classify_many(self, entries: Sequence[Entry]) -> list[Classification]:
+        """Classify stored or collected entries together (a corrected entry keeps the desk's label)."""
+        results: list[Classification | None] = [None] * len(entries)
+        texts, rows = [], []
+        for row, entry in enumerate(entries):
+            correction = self._corrections.get(entry.key)
+            if correction is not None:
+                results[row] = corrected(correction)
+            else:
+                texts.append((entry.title, entry.summary_html, entry.content_html))
+                rows.append(row)
+        for row, result in zip(rows, self.classify_texts(texts) if texts else ()):
+            results[row] = result
+        return [r for r in results if r is not None]
 
 
 def corrected(correction: Correction) -> Classification:

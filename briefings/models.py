@@ -50,9 +50,10 @@ class Entry:
     sources: list[tuple[str, str | None]] = field(default_factory=list)  # (source name, link) of every carrier
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Match:
-    """One term found in one field of an entry."""
+    """One term found in one field of an entry (or one feature of the model: see classify.py).
+    Not frozen: a classification makes a few dozen, and a frozen dataclass takes three times as long to make."""
 
     term: str
     field: str  # "title", "summary" or "body"

@@ -20,13 +20,15 @@ from typing import Callable, Iterable
 from briefings.collect.corpus import load_corpus
 from briefings.collect.feeds import fetch_all
 from briefings.config import Config
-from briefings.models import FAILED, Entry, FeedReport, FeedResult, stored_id
+from briefings.models import FAILED, Classification, Entry, FeedReport, FeedResult, stored_id
 from briefings.signals import Stopped, check
 from briefings.clock import utcnow
 from briefings.store import Store
 from briefings.text import html_to_text
 
 log = logging.getLogger("briefings.pipeline")
+# Pending entries classified together (the model scores a batch at once); a stop request is seen between two.
+CLASSIFY_BATCH = 500
 
 
 @dataclass
@@ -169,17 +171,19 @@ def classifier_for(config: Config, store: Store):
 
 def classify_pending(config: Config, store: Store, *, stop: Callable[[], bool] | None = None) -> list:
     """Classify every pending entry; return them, classified. With nothing pending, nothing is loaded.
-    Stopped (raised between two entries, before anything is saved) when stop() turns true."""
+    Stopped (raised between two batches of CLASSIFY_BATCH entries, before anything is saved) when stop()
+    turns true."""
     pending = store.entries.pending()
     log.debug("classifying %d pending entries", len(pending))
     if not pending:
         return []
     # Every pending entry is classified again, so an edit to the themes, or a correction, applies to the next briefing.
     classifier = classifier_for(config, store)
-    done = []
-    for entry, _ in pending:
+    done: list[tuple[int, Classification]] = []
+    for start in range(0, len(pending), CLASSIFY_BATCH):
         check(stop)
-        done.append((stored_id(entry.id), classifier.classify(entry)))
+        batch = [entry for entry, _ in pending[start:start + CLASSIFY_BATCH]]
+        done.extend((stored_id(entry.id), c) for entry, c in zip(batch, classifier.classify_many(batch)))
     check(stop)
     store.entries.save_classifications(done)
     return [(entry, c) for (entry, _), (_, c) in zip(pending, done)]

@@ -1,10 +1,10 @@
-"""The shipped theme model, scored in pure Python: TF-IDF uni- and bigrams, linear weights.
+"""The shipped theme model: TF-IDF uni- and bigrams, linear weights, scored with NumPy.
 
 `bench/train_themes.py` trains it offline (scikit-learn, logistic regression, with
 hyper-parameters and thresholds chosen by cross-validation grouped by origin) and
 writes ``briefings/data/themes.json``: plain JSON, no pickle. This module reads
-that file once, when the first entry is classified, and scores an entry with sparse
-dot products:
+that file once, when the first entry is classified (NumPy is imported then too, so a
+run with nothing to classify pays for neither), and scores a batch of entries at once:
 
 - a theme model: one weight vector per theme (multinomial logistic regression),
   whose softmax is the probability of each theme given that the entry is on topic;
@@ -17,20 +17,28 @@ dot products:
   least 72% of the time (out of fold).
 
 Weights too small to matter are left out of the file (the cut chosen on
-cross-validation), and each feature keeps only its nonzero weights, so scoring
-an entry touches a few weights per word.
+cross-validation). In memory the features are numbered, the weights are dense
+tables (feature x model, well under a MB each), and a batch is its entries'
+feature numbers and TF-IDF values end to end: scoring it is a few array operations
+for the whole batch, whatever its size, rather than a few per entry.
 
-``features`` is the one definition of the features, used by training and here alike.
+``features`` is the one definition of the features, used by training (and by the
+neighbours of ``classify``); ``ids`` finds the same features by number without
+building a string per bigram.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MODEL_PATH = Path(__file__).with_name("data") / "themes.json"
 FORMAT = 2  # 2: a secondary threshold per theme
@@ -58,17 +66,30 @@ def features_of(title_words: list[str], text_words: list[str]) -> Counter:
 
 @dataclass
 class Scored:
-    """What the model says about one entry, with the parts that explain it."""
+    """What the model says about a batch of entries, with the parts that explain it. Row r's features are
+    ``keys[starts[r]:starts[r + 1]]`` (model features only, each once, in feature order), their TF-IDF
+    values (L2-normalized, with the norm floor) the same slice of ``values``."""
 
-    vector: dict[str, float]  # the entry's TF-IDF vector (model features only, L2-normalized)
-    logits: dict[str, float]  # theme -> linear score of the theme model
-    on_logit: float  # linear score of the on-topic model (before calibration)
+    keys: "np.ndarray"
+    values: "np.ndarray"
+    rows: "np.ndarray"  # the row of each feature
+    starts: list[int]
+    logits: list[list[float]]  # row -> the theme model's linear score of each theme (in ``themes`` order)
+    on_logits: list[float]  # row -> the on-topic model's linear score (before calibration)
+    secondary: list[list[float]]  # row -> the secondary model's linear score of each of ``secondary_themes``
+
+    def vector(self, row: int) -> tuple["np.ndarray", "np.ndarray"]:
+        start, end = self.starts[row], self.starts[row + 1]
+        return self.keys[start:end], self.values[start:end]
 
 
 class ThemeModel:
     """The exported model: vocabulary with idf, weights per theme, the on-topic model, thresholds."""
 
     def __init__(self, data: dict):
+        import numpy
+
+        self._np = np = numpy
         if data.get("format") != FORMAT:
             raise ValueError(f"model format {data.get('format')!r}, expected {FORMAT}")
         self.themes: list[str] = data["themes"]
@@ -84,105 +105,149 @@ class ThemeModel:
         self.term_weight: float = data["term_weight"]
         self.on_term_weight: float = data["on_term_weight"]
         self.trained_examples: frozenset[str] = frozenset(data.get("trained_examples", ()))
-        self.idf: dict[str, float] = {}
-        # feature -> its nonzero weights only, as (slot, weight): slot 0 the on-topic model, 1..n the theme
-        # model's themes. The secondary model's apart (slot i: theme i), scored only for an on-topic entry.
-        # The file holds only weights that matter.
-        self.weights: dict[str, tuple[tuple[int, float], ...]] = {}
-        self.secondary_weights: dict[str, tuple[tuple[int, float], ...]] = {}
-        # slot -> feature -> weight, for the evidence (the features behind one decision).
-        self.slot_weights: list[dict[str, float]] = [{} for _ in range(n + 1)]
-        # first word -> second word -> the bigram feature: bigrams are looked up, never built as strings.
-        self.bigrams: dict[str, dict[str, str]] = {}
-        intern = sys.intern
-        for feature, (idf, on_weight, theme_weights, secondary_weights) in data["features"].items():
-            feature = intern(feature)
-            self.idf[feature] = idf
-            row = ([(0, on_weight)] if on_weight else []) + [(1 + i, w) for i, w in theme_weights if w]
-            if row:
-                self.weights[feature] = tuple(row)
-                for slot, w in row:
-                    self.slot_weights[slot][feature] = w
-            # A theme whose threshold is 1 is never secondary: its weights are not scored.
-            second = tuple((i, w) for i, w in secondary_weights if w and data["secondary_thresholds"][i] < 1.0)
-            if second:
-                self.secondary_weights[feature] = second
+        # A theme whose threshold is 1 is never secondary: its column is left out of the secondary table.
+        self.secondary_themes: list[str] = [t for t in self.themes if self.secondary_thresholds[t] < 1.0]
+        secondary_column = {self.themes.index(t): k for k, t in enumerate(self.secondary_themes)}
+        table: dict[str, Any] = data["features"]
+        self.names: list[str] = sorted(table)  # feature number -> the feature, numbered in sorted order
+        self.unigrams: dict[str, int] = {}
+        # first word -> second word -> the bigram's number: bigrams are looked up, never built as strings.
+        self.bigrams: dict[str, dict[str, int]] = {}
+        idf = np.zeros(len(table))
+        # Columns: 0 the on-topic model, 1..n the theme model's themes.
+        weights = np.zeros((len(table), 1 + n))
+        secondary = np.zeros((len(table), len(self.secondary_themes)))
+        for number, feature in enumerate(self.names):
+            feature_idf, on_weight, theme_weights, secondary_weights = table[feature]
+            idf[number] = feature_idf
+            weights[number, 0] = on_weight
+            for i, w in theme_weights:
+                weights[number, 1 + i] = w
+            for i, w in secondary_weights:
+                if i in secondary_column:
+                    secondary[number, secondary_column[i]] = w
             first, _, rest = feature.partition(" ")
             if rest:
-                self.bigrams.setdefault(intern(first), {})[intern(rest)] = feature
-        self._start = [self.on_intercept] + [self.intercepts[t] for t in self.themes]
-        self._secondary_start = [self.secondary_intercepts[t] for t in self.themes]
-        self._secondary_bars = [self.secondary_thresholds[t] for t in self.themes]
+                self.bigrams.setdefault(first, {})[rest] = number
+            else:
+                self.unigrams[feature] = number
+        self.idf, self.weights, self.secondary_weights = idf, weights, secondary
+        self._start = np.array([self.on_intercept] + [self.intercepts[t] for t in self.themes])
+        self._secondary_start = np.array([self.secondary_intercepts[t] for t in self.secondary_themes])
         self.meta: dict = data.get("meta", {})
 
     @classmethod
     def load(cls, path: Path = MODEL_PATH) -> "ThemeModel":
         return cls(json.loads(Path(path).read_text(encoding="utf-8")))
 
-    def counts(self, title_words: list[str], text_words: list[str]) -> Counter:
-        """``features_of`` restricted to the model's features (the only ones ``vector`` keeps), found without
-        building a string per bigram: the same vector, a fraction of the work."""
-        idf, bigrams = self.idf, self.bigrams
-        found: list[str] = []
+    def ids(self, title_words: list[str], text_words: list[str]) -> list[int]:
+        """The numbers of ``features_of``'s model features, once per occurrence (the title's twice)."""
+        unigrams, bigrams = self.unigrams, self.bigrams
+        found: list[int] = []
         for words, times in ((title_words, 2), (text_words, 1)):
             if not words:
                 continue
-            grams = [w for w in words if w in idf]
+            grams = [unigrams[w] for w in words if w in unigrams]
             for a, b in zip(words, words[1:]):
                 seconds = bigrams.get(a)
                 if seconds is not None:
-                    feature = seconds.get(b)
-                    if feature is not None:
-                        grams.append(feature)
+                    number = seconds.get(b)
+                    if number is not None:
+                        grams.append(number)
             found.extend(grams * times)
-        return Counter(found)
+        return found
 
-    def vector(self, counts: Counter) -> dict[str, float]:
-        """TF-IDF (1 + log tf) x idf over the model's features, divided by its L2 norm or the norm floor,
-        whichever is larger: a text of one or two known words is not read as sure as a paragraph."""
-        idf = self.idf
-        vec = {f: (_SUBLINEAR[c] if c < _TABLE else 1.0 + math.log(c)) * idf[f] for f, c in counts.items() if f in idf}
-        if not vec:
-            return vec
-        norm = max(math.hypot(*vec.values()), self.norm_floor) or 1.0
-        return {f: w / norm for f, w in vec.items()}
+    def ids_of(self, counts: Counter) -> list[int]:
+        """The numbers of the model features among counts of features (``features``), once per occurrence."""
+        unigrams, bigrams = self.unigrams, self.bigrams
+        found: list[int] = []
+        for feature, count in counts.items():
+            first, _, rest = feature.partition(" ")
+            number = bigrams.get(first, {}).get(rest) if rest else unigrams.get(feature)
+            if number is not None:
+                found.extend([number] * count)
+        return found
 
-    def score(self, counts: Counter) -> Scored:
-        """The on-topic and theme models' scores, in one pass over the entry's nonzero weights (the
-        secondary model's: ``secondary``, asked only for an entry found on topic)."""
-        vec = self.vector(counts)
-        total = _dot(self._start, self.weights, vec)
-        return Scored(vec, dict(zip(self.themes, total[1:])), total[0])
+    def vector(self, ids: list[int]) -> tuple["np.ndarray", "np.ndarray"]:
+        """(feature numbers, values) of one text: TF-IDF (1 + log tf) x idf, divided by its L2 norm or the
+        norm floor, whichever is larger: a text of one or two known words is not read as sure as a paragraph."""
+        scored = self.score([ids])
+        return scored.vector(0)
 
-    def secondary(self, vec: dict[str, float]) -> dict[str, float]:
-        """theme -> linear score of the secondary model, for an entry's ``vector`` (a theme that is never
-        secondary, threshold 1, is left out)."""
-        total = _dot(self._secondary_start, self.secondary_weights, vec)
-        return {t: z for t, z, bar in zip(self.themes, total, self._secondary_bars) if bar < 1.0}
+    def as_dict(self, keys: "np.ndarray", values: "np.ndarray") -> dict[str, float]:
+        """A vector as feature -> value."""
+        names = self.names
+        return {names[k]: v for k, v in zip(keys.tolist(), values.tolist())}
+
+    def score(self, batch: list[list[int]]) -> Scored:
+        """The three models' scores of a batch of entries, each given by ``ids``."""
+        np = self._np
+        n, width = len(batch), len(self.names)
+        lengths = [len(ids) for ids in batch]
+        flat = np.fromiter(itertools.chain.from_iterable(batch), np.int64, sum(lengths))
+        # Each (row, feature) once, with its count: unique over row x width + feature, sorted by row, then feature.
+        codes, counts = np.unique(np.repeat(np.arange(n, dtype=np.int64), lengths) * width + flat, return_counts=True)
+        rows, keys = np.divmod(codes, width)
+        values = (np.log(counts) + 1.0) * self.idf[keys]
+        norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=n))
+        values /= np.maximum(norms, self.norm_floor)[rows] if self.norm_floor > 0 else np.where(norms > 0, norms, 1.0)[rows]
+        starts = np.searchsorted(rows, np.arange(n + 1))
+        totals = np.tile(self._start, (n, 1))
+        secondary = np.tile(self._secondary_start, (n, 1))
+        filled = starts[:-1] < starts[1:]
+        if filled.any():
+            # Rows are contiguous, so summing from each non-empty row's start to the next sums that row.
+            at = starts[:-1][filled]
+            for table, into in ((self.weights, totals), (self.secondary_weights, secondary)):
+                if table.shape[1]:
+                    rows_of = np.take(table, keys, axis=0)  # a copy: each feature's weights, scaled in place
+                    rows_of *= values[:, None]
+                    into[filled] += np.add.reduceat(rows_of, at)
+        themes = totals[:, 1:].tolist()
+        return Scored(keys, values, rows, starts.tolist(), themes, totals[:, 0].tolist(), secondary.tolist())
 
     def on_probability(self, on_logit: float) -> float:
         a, b = self.calibration
         return sigmoid(a * on_logit + b)
 
-    def contributions(self, vec: dict[str, float], theme: str | None) -> list[tuple[float, str]]:
-        """(weight, feature) of every feature of the entry for a theme (None: the on-topic model)."""
-        slot = self.slot_weights[0 if theme is None else 1 + self.themes.index(theme)]
-        return [(x * w, f) for f, x in vec.items() if (w := slot.get(f)) is not None]
+    def contributions(self, scored: Scored, row: int, theme: str | None) -> list[tuple[float, str]]:
+        """(weight, feature) of every feature of a row with a weight for a theme (None: the on-topic model)."""
+        keys, values = scored.vector(row)
+        column = 0 if theme is None else 1 + self.themes.index(theme)
+        weights = self.weights[keys, column]
+        names = self.names
+        return [(x * w, names[k]) for x, k, w in zip(values.tolist(), keys.tolist(), weights.tolist()) if w]
 
-
-def _dot(start: list[float], weights: dict[str, tuple[tuple[int, float], ...]], vec: dict[str, float]) -> list[float]:
-    """start plus the sparse product of an entry's vector with a weight table (feature -> (slot, weight)s)."""
-    total = list(start)
-    for feature, x in vec.items():
-        row = weights.get(feature)
-        if row is not None:
-            for slot, w in row:
-                total[slot] += x * w
-    return total
-
-
-_TABLE = 64
-_SUBLINEAR = [0.0] + [1.0 + math.log(c) for c in range(1, _TABLE)]
+    def strongest(self, scored: Scored, themes: list[str | None], count: int, *, on_topic: bool = False,
+                  towards: int = 1) -> list[list[tuple[float, str]]]:
+        """Per row, the count features that pushed hardest towards the row's theme (on_topic: towards the
+        on-topic model's side, towards=-1: off topic), strongest first, as (weight, feature); a row whose
+        theme is None gets none. Ties go as (weight, feature) tuples sort."""
+        np = self._np
+        n = len(themes)
+        column = np.array([-1 if t is None else (0 if on_topic else 1 + self.themes.index(t)) for t in themes] or [0])
+        columns = column[scored.rows]
+        wanted = columns >= 0
+        parts = np.zeros(len(scored.keys))
+        parts[wanted] = scored.values[wanted] * self.weights[scored.keys[wanted], columns[wanted]] * towards
+        # Strongest first within each row: one stable sort by row, then weight (row x span - weight, where
+        # span exceeds every weight). Among equal weights the feature that sorts last comes first (off
+        # topic: first), as (weight, feature) tuples sort: features are numbered in sorted order, and
+        # the entries' features ascend within a row.
+        order = (parts > 0).nonzero()[0]
+        if towards > 0:
+            order = order[::-1]
+        if len(order):
+            span = 2.0 * float(parts[order].max()) + 1.0
+            order = order[np.argsort(scored.rows[order] * span - parts[order], kind="stable")]
+        rows = scored.rows[order]
+        # The first count of each row: a feature's place in its row is its place minus where the row starts.
+        order = order[np.arange(len(order)) - np.searchsorted(rows, rows) < count]
+        found: list[list[tuple[float, str]]] = [[] for _ in range(n)]
+        names = self.names
+        for row, key, part in zip(scored.rows[order].tolist(), scored.keys[order].tolist(), parts[order].tolist()):
+            found[row].append((part * towards, names[key]))
+        return found
 
 
 def sigmoid(z: float) -> float:

@@ -363,8 +363,8 @@ def test_the_fast_feature_path_gives_the_vector_of_the_features(title, text):
     from briefings.themes_model import features, shipped_model
 
     model = shipped_model()
-    fast = model.vector(model.counts(content_tokens(title), content_tokens(text)))
-    full = model.vector(features(title, text))
+    fast = model.as_dict(*model.vector(model.ids(content_tokens(title), content_tokens(text))))
+    full = model.as_dict(*model.vector(model.ids_of(features(title, text))))
     assert fast.keys() == full.keys() and fast
     assert all(abs(fast[f] - full[f]) < 1e-12 for f in full)
 
@@ -375,14 +375,16 @@ def test_the_fast_feature_path_gives_the_vector_of_the_features(title, text):
     ("Quarterly patch roundup", "Vendors fixed forty vulnerabilities in browsers and routers this month."),
 ])
 def test_the_split_weight_tables_score_as_the_model_file(title, text):
-    """The theme, on-topic and secondary models, kept in separate tables, give the dot products of the file."""
+    """The theme, on-topic and secondary models, kept in separate tables and scored a batch at a time, give
+    the dot products of the file, whatever else is in the batch."""
     from briefings.classify import content_tokens
     from briefings.themes_model import MODEL_PATH, shipped_model
 
     data = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
     model = shipped_model()
-    scored = model.score(model.counts(content_tokens(title), content_tokens(text)))
-    vec = scored.vector
+    others = [model.ids(content_tokens(t), content_tokens(x)) for t, x in (TYPICAL["transparency"], ("", ""))]
+    batch = model.score([others[0], model.ids(content_tokens(title), content_tokens(text)), others[1]])
+    vec = model.as_dict(*batch.vector(1))
     themes = data["themes"]
     on = data["on_topic"]["intercept"] + sum(x * data["features"][f][1] for f, x in vec.items())
     logits = list(data["intercepts"])
@@ -392,15 +394,18 @@ def test_the_split_weight_tables_score_as_the_model_file(title, text):
             logits[i] += x * w
         for i, w in data["features"][f][3]:
             secondary[i] += x * w
-    assert abs(scored.on_logit - on) < 1e-9
-    assert all(abs(scored.logits[t] - logits[i]) < 1e-9 for i, t in enumerate(themes))
+    assert vec and abs(batch.on_logits[1] - on) < 1e-9
+    assert all(abs(batch.logits[1][i] - logits[i]) < 1e-9 for i in range(len(themes)))
     expected = {t: secondary[i] for i, t in enumerate(themes) if data["secondary_thresholds"][i] < 1.0}
-    got = model.secondary(vec)
+    got = dict(zip(model.secondary_themes, batch.secondary[1]))
     assert got.keys() == expected.keys() and all(abs(got[t] - expected[t]) < 1e-9 for t in expected)
     best = themes[max(range(len(themes)), key=lambda i: logits[i])]
-    parts = {f: w for w, f in model.contributions(vec, best)}
+    parts = {f: w for w, f in model.contributions(batch, 1, best)}
     assert parts == {f: x * dict(data["features"][f][2])[themes.index(best)]
                      for f, x in vec.items() if themes.index(best) in dict(data["features"][f][2])}
+    strongest = model.strongest(batch, [None, best, None], 6)
+    assert strongest[0] == strongest[2] == [] and strongest[1] == sorted(
+        [(w, f) for f, w in parts.items() if w > 0], reverse=True)[:6]
 
 
 @pytest.mark.parametrize("words,kept", [
@@ -413,3 +418,42 @@ def test_content_words_drop_stopwords_short_words_and_numbers(words, kept):
 
     assert content_words(words) == kept
     assert content_words(words) == kept  # the second time from the cache
+
+
+USER_THEME = config_module.Theme("space-security", "Space security", "Cyber operations against satellites.",
+                                 ("satellite", "ground station"))
+BATCH_TEXTS = [
+    *((title, text, "") for title, text in TYPICAL.values()),
+    *((title, "", text) for title, text in OFF_TOPIC),
+    ("", "", ""),  # nothing to read
+    ("Flour", "", ""),  # one word the model does not know
+    ("Hackers target a satellite ground station", "The satellite operator said the ground station was hit.", ""),
+    ("<b>Ransomware</b>", "<p>The CERT said the <i>hotline</i> worked.</p>", "<p>Points of contact answered.</p>"),
+]
+
+
+@pytest.mark.parametrize("themes", [SHIPPED.themes, (*SHIPPED.themes, USER_THEME)], ids=["shipped", "with-a-user-theme"])
+def test_a_batch_decides_each_text_as_it_would_alone(themes):
+    """The model scores a batch together; no text's decision, scores or evidence depends on its neighbours."""
+    classifier = Classifier(themes, SHIPPED.classify)
+    alone = [classifier.classify_text(*text) for text in BATCH_TEXTS]
+    together = classifier.classify_texts(BATCH_TEXTS)
+    backwards = classifier.classify_texts(BATCH_TEXTS[::-1])[::-1]
+    assert together == alone and backwards == alone
+    assert {r.theme for r in alone} >= {None, *TYPICAL}
+    if USER_THEME in themes:
+        assert alone[-2].theme == "space-security"
+
+
+def test_a_batch_keeps_a_corrected_entry_in_its_place():
+    from briefings.classify import Correction
+    from briefings.models import Entry
+
+    entries = [Entry(key=f"k{i}", source_kind="feed", source_name="f", title=title, summary_html=text)
+               for i, (title, text) in enumerate(TYPICAL.values())]
+    correction = Correction(7, "k1", "transparency", ("collaboration",), entries[1].title, entries[1].summary_html)
+    classifier = Classifier(SHIPPED.themes, SHIPPED.classify, corrections=[correction])
+    results = classifier.classify_many(entries)
+    assert [r.theme for r in results] == [list(TYPICAL)[0], "transparency", *list(TYPICAL)[2:]]
+    assert results[1].source == "correction" and results[1].themes == ("transparency", "collaboration")
+    assert results == [classifier.classify(e) for e in entries]

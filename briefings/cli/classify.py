@@ -9,6 +9,8 @@ import click
 
 from briefings.cli import config_option, load_config
 
+BATCH = 256  # lines classified together: the model scores a batch much quicker than one line at a time
+
 
 @click.command()
 @config_option
@@ -32,6 +34,25 @@ def classify(ctx: click.Context, config_path, source) -> None:
     classifier = build_classifier(config)
     out = sys.stdout
     failed = False
+    chunk: list[tuple[int, object, str, str] | dict] = []  # lines read, classified together (BATCH at a time)
+
+    def flush() -> None:
+        texts = [(line[2], line[3], "") for line in chunk if isinstance(line, tuple)]  # the text is read as a summary
+        results = iter(classifier.classify_texts(texts) if texts else ())
+        for line in chunk:
+            if isinstance(line, dict):
+                out.write(json.dumps(line) + "\n")
+                continue
+            result = next(results)
+            out.write(json.dumps({
+                "id": line[1],
+                "theme": result.theme,
+                "themes": list(result.themes),
+                "scores": result.scores,
+                "evidence": {t: sorted({m.term for m in ms}) for t, ms in result.evidence.items()},
+            }, ensure_ascii=False) + "\n")
+        chunk.clear()
+
     for number, line in enumerate(source, start=1):
         if not line.strip():
             continue
@@ -48,22 +69,12 @@ def classify(ctx: click.Context, config_path, source) -> None:
                 raise ValueError("title and text must be strings")
         except ValueError as exc:
             failed = True
-            out.write(json.dumps({"id": None, "line": number, "error": str(exc)}) + "\n")
+            chunk.append({"id": None, "line": number, "error": str(exc)})
             continue
-        result = classifier.classify_text(title, text)
-        out.write(
-            json.dumps(
-                {
-                    "id": item.get("id"),
-                    "theme": result.theme,
-                    "themes": list(result.themes),
-                    "scores": result.scores,
-                    "evidence": {t: sorted({m.term for m in ms}) for t, ms in result.evidence.items()},
-                },
-                ensure_ascii=False,
-            )
-            + "\n"
-        )
+        chunk.append((number, item.get("id"), title, text))
+        if len(chunk) >= BATCH:
+            flush()
+    flush()
     out.flush()
     if failed:
         ctx.exit(1)

@@ -164,8 +164,8 @@ def review(ctx: click.Context, config_path, limit: int) -> None:
         rows = []
         if pending:  # the classifier (and the model it loads) only when anything is pending
             classifier = classifier_for(config, store)
-            for item, _ in pending:
-                result = classifier.classify(item)
+            items = [item for item, _ in pending]
+            for item, result in zip(items, classifier.classify_many(items)):
                 if result.source == "correction":
                     continue
                 margin = result.margin if result.margin is not None else _terms_margin(result, config.classify.threshold)
