@@ -340,6 +340,36 @@ def test_a_run_with_nothing_new_never_loads_the_model(tmp_path, feed_server, cli
         build_classifier(config_module.load(cfg)).classify_text("OSCE hotline test")
 
 
+# A run in a fresh process, which then says whether it imported NumPy and read the model.
+RUN_THEN_REPORT_MODULES = """
+import json, sys
+from briefings.cli import cli
+try:
+    cli(["--config", sys.argv[1], "run", "--json"])
+except SystemExit as end:
+    assert not end.code, end.code
+model = sys.modules.get("briefings.themes_model")
+print(json.dumps({"numpy": "numpy" in sys.modules, "model": bool(model and model._LOADED)}), file=sys.stderr)
+"""
+
+
+def test_a_run_with_nothing_new_imports_neither_numpy_nor_the_model(tmp_path, feed_server):
+    import subprocess
+    import sys
+
+    url = feed_server.add("/norms.rss", fixture_feed("norms.rss"))
+    cfg = write_config(tmp_path, [("Norms Watch", url)], corpus=None)
+    reports = []
+    for _ in range(2):  # the first run has entries to classify; the second, nothing new
+        run = subprocess.run([sys.executable, "-c", RUN_THEN_REPORT_MODULES, str(cfg)],
+                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert run.returncode == 0, run.stderr
+        reports.append((json.loads(run.stdout), json.loads(run.stderr.splitlines()[-1])))
+    (first, loaded), (second, idle) = reports
+    assert first["briefing"] is not None and loaded == {"numpy": True, "model": True}
+    assert second["nothing_new"] and idle == {"numpy": False, "model": False}
+
+
 def test_a_broken_model_file_is_one_clear_error(tmp_path):
     from briefings.errors import ConfigError
 
