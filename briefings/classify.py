@@ -36,6 +36,7 @@ import json
 import math
 import re
 import unicodedata
+from itertools import compress
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,14 +137,16 @@ def tokens(text: str) -> list[str]:
     stems = _STEMS
     if len(stems) > 200_000:
         stems.clear()  # bounded: a cache of the words seen most
+    if not text:
+        return []
     words = _TOKEN.findall(fold(text))
     try:
-        return [stems[word] for word in words]
+        return list(map(stems.__getitem__, words))
     except KeyError:  # words not seen before: stem them once
         for word in words:
             if word not in stems:
                 stems[word] = stem(word)
-        return [stems[word] for word in words]
+        return list(map(stems.__getitem__, words))
 
 
 def content_words(words: list[str]) -> list[str]:
@@ -152,12 +155,12 @@ def content_words(words: list[str]) -> list[str]:
     if len(known) > 200_000:
         known.clear()
     try:
-        return [w for w in words if known[w]]
+        return list(compress(words, map(known.__getitem__, words)))
     except KeyError:
         for w in words:
             if w not in known:
                 known[w] = w not in STOPWORDS and len(w) > 2 and not w.isdigit()
-        return [w for w in words if known[w]]
+        return list(compress(words, map(known.__getitem__, words)))
 
 
 @dataclass(frozen=True)
@@ -304,7 +307,7 @@ class Classifier:
         self.settings = settings or ClassifySettings()
         self._index: dict[tuple[str, ...], list[_Term]] = {}
         self._max_len = 1
-        self._starts: dict[str, int] = {}  # first word of a term -> the longest term it starts
+        self._starts: dict[str, tuple[int, ...]] = {}  # first word of a term -> the lengths of the terms it starts
         for theme in themes:
             for term in theme.terms:
                 self._add(theme.id, term, theme.weights.get(term.lower(), 1.0), False)
@@ -377,14 +380,16 @@ class Classifier:
         else:
             terms.append(_Term((theme_id,), term, weight, negative))
         self._max_len = max(self._max_len, len(key))
-        self._starts[key[0]] = max(self._starts.get(key[0], 0), len(key))
+        self._starts[key[0]] = tuple(sorted({*self._starts.get(key[0], ()), len(key)}))
 
     def _matches(self, words: list[str]) -> dict[tuple[str, ...], int]:
         found: dict[tuple[str, ...], int] = {}
         index, starts = self._index, self._starts
         n = len(words)
         for i in [i for i, word in enumerate(words) if word in starts]:  # where a term may start
-            for size in range(1, min(starts[words[i]], n - i) + 1):
+            for size in starts[words[i]]:
+                if i + size > n:
+                    break
                 key = tuple(words[i : i + size])
                 if key in index:
                     found[key] = found.get(key, 0) + 1

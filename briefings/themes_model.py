@@ -111,8 +111,9 @@ class ThemeModel:
         table: dict[str, Any] = data["features"]
         self.names: list[str] = sorted(table)  # feature number -> the feature, numbered in sorted order
         self.unigrams: dict[str, int] = {}
-        # first word -> second word -> the bigram's number: bigrams are looked up, never built as strings.
-        self.bigrams: dict[str, dict[str, int]] = {}
+        # (first word, second word) -> the bigram's number: bigrams are looked up as the word pairs an
+        # entry's words make, never built as strings.
+        self._pairs: dict[tuple[str, str], int] = {}
         idf = np.zeros(len(table))
         # Columns: 0 the on-topic model, 1..n the theme model's themes.
         weights = np.zeros((len(table), 1 + n))
@@ -128,7 +129,7 @@ class ThemeModel:
                     secondary[number, secondary_column[i]] = w
             first, _, rest = feature.partition(" ")
             if rest:
-                self.bigrams.setdefault(first, {})[rest] = number
+                self._pairs[first, rest] = number
             else:
                 self.unigrams[feature] = number
         self.idf, self.weights, self.secondary_weights = idf, weights, secondary
@@ -142,28 +143,22 @@ class ThemeModel:
 
     def ids(self, title_words: list[str], text_words: list[str]) -> list[int]:
         """The numbers of ``features_of``'s model features, once per occurrence (the title's twice)."""
-        unigrams, bigrams = self.unigrams, self.bigrams
+        unigram, bigram = self.unigrams.get, self._pairs.get
         found: list[int] = []
         for words, times in ((title_words, 2), (text_words, 1)):
             if not words:
                 continue
-            grams = [unigrams[w] for w in words if w in unigrams]
-            for a, b in zip(words, words[1:]):
-                seconds = bigrams.get(a)
-                if seconds is not None:
-                    number = seconds.get(b)
-                    if number is not None:
-                        grams.append(number)
+            grams = [u for w in words if (u := unigram(w)) is not None]
+            grams += [b for pair in zip(words, words[1:]) if (b := bigram(pair)) is not None]
             found.extend(grams * times)
         return found
 
     def ids_of(self, counts: Counter) -> list[int]:
         """The numbers of the model features among counts of features (``features``), once per occurrence."""
-        unigrams, bigrams = self.unigrams, self.bigrams
         found: list[int] = []
         for feature, count in counts.items():
             first, _, rest = feature.partition(" ")
-            number = bigrams.get(first, {}).get(rest) if rest else unigrams.get(feature)
+            number = self._pairs.get((first, rest)) if rest else self.unigrams.get(feature)
             if number is not None:
                 found.extend([number] * count)
         return found
