@@ -306,8 +306,9 @@ class Classifier:
         self.themes = themes
         self.settings = settings or ClassifySettings()
         self._index: dict[tuple[str, ...], list[_Term]] = {}
-        self._max_len = 1
-        self._starts: dict[str, tuple[int, ...]] = {}  # first word of a term -> the lengths of the terms it starts
+        self._singles: dict[str, tuple[str]] = {}  # the word of a one-word term -> its key
+        self._pairs: dict[tuple[str, ...], tuple[str, ...]] = {}  # the words of a two-word term -> its key
+        self._starts: dict[str, tuple[int, ...]] = {}  # first word of a longer term -> the lengths of those it starts
         for theme in themes:
             for term in theme.terms:
                 self._add(theme.id, term, theme.weights.get(term.lower(), 1.0), False)
@@ -322,7 +323,7 @@ class Classifier:
         self._model: ThemeModel | None = None
         self._neighbours: list[tuple[str | None, str]] = []  # (label, how the evidence names it)
         self._neighbour_index: dict[int, list[tuple[int, float]]] = {}  # feature number -> [(neighbour, weight)]
-        self._neighbour_mask: Any = None  # feature number -> has it a neighbour (a NumPy array, once prepared)
+        self._postings: Any = None  # the neighbour index as NumPy arrays (starts, numbers, weights), once prepared
 
     def _prepare(self) -> None:
         """What classifying needs beyond the terms, built on the first entry."""
@@ -352,9 +353,15 @@ class Classifier:
                 self._add_neighbour(features(c.title[:READ_TEXT], c.text[:READ_TEXT]), c.theme, f"like corrected entry #{c.entry_id}")
         import numpy
 
-        mask = numpy.zeros(len(model.names), dtype=bool)
-        mask[list(self._neighbour_index)] = True
-        self._neighbour_mask = mask
+        # The index as arrays: feature f's postings are numbers[starts[f]:starts[f + 1]] (and their weights).
+        starts = numpy.zeros(len(model.names) + 1, dtype=numpy.int64)
+        for feature, postings in self._neighbour_index.items():
+            starts[feature + 1] = len(postings)
+        starts = numpy.cumsum(starts)
+        ordered = [self._neighbour_index.get(f, ()) for f in range(len(model.names))]
+        numbers = numpy.array([n for postings in ordered for n, _ in postings], dtype=numpy.int64)
+        weights = numpy.array([w for postings in ordered for _, w in postings], dtype=numpy.float64)
+        self._postings = (starts, numbers, weights)
 
     def _add_neighbour(self, counts: Counter, label: str | None, name: str) -> None:
         if self._model is None:
@@ -379,20 +386,29 @@ class Classifier:
                 break
         else:
             terms.append(_Term((theme_id,), term, weight, negative))
-        self._max_len = max(self._max_len, len(key))
-        self._starts[key[0]] = tuple(sorted({*self._starts.get(key[0], ()), len(key)}))
+        if len(key) == 1:
+            self._singles[key[0]] = key
+        elif len(key) == 2:
+            self._pairs[key] = key
+        else:
+            self._starts[key[0]] = tuple(sorted({*self._starts.get(key[0], ()), len(key)}))
 
     def _matches(self, words: list[str]) -> dict[tuple[str, ...], int]:
+        """Every term found in the words (as its key), with how often. Terms of one and two words, most of them,
+        are looked up word by word and pair by pair; longer ones only where a word starts one."""
+        singles, pairs, starts, index = self._singles, self._pairs, self._starts, self._index
         found: dict[tuple[str, ...], int] = {}
-        index, starts = self._index, self._starts
-        n = len(words)
-        for i in [i for i, word in enumerate(words) if word in starts]:  # where a term may start
-            for size in starts[words[i]]:
-                if i + size > n:
-                    break
-                key = tuple(words[i : i + size])
-                if key in index:
-                    found[key] = found.get(key, 0) + 1
+        for key in [singles[w] for w in words if w in singles] + [p for p in zip(words, words[1:]) if p in pairs]:
+            found[key] = found.get(key, 0) + 1
+        if starts:
+            n = len(words)
+            for i in [i for i, word in enumerate(words) if word in starts]:
+                for size in starts[words[i]]:
+                    if i + size > n:
+                        break
+                    key = tuple(words[i : i + size])
+                    if key in index:
+                        found[key] = found.get(key, 0) + 1
         return found
 
     def term_scores(self, title: str, summary: str = "", body: str = "") -> dict[str, float]:
@@ -459,16 +475,28 @@ class Classifier:
         return self._decide(scores, evidence)
 
     def _neighbour_pulls(self, scored) -> list[dict[int, float]]:
-        """Per row, its similarity to each corrected entry or untrained example it shares features with."""
+        """Per row, its similarity to each corrected entry or untrained example at least NEIGHBOUR_MIN alike
+        (the cosine of their vectors, summed over the features they share), for all rows at once."""
+        import numpy as np
+
         found: list[dict[int, float]] = [{} for _ in scored.on_logits]
-        index = self._neighbour_index
-        if not index:
+        if not self._neighbours or not len(scored.keys):
             return found
-        hits = self._neighbour_mask[scored.keys].nonzero()[0]
-        for row, feature, x in zip(scored.rows[hits].tolist(), scored.keys[hits].tolist(), scored.values[hits].tolist()):
-            similarities = found[row]
-            for number, weight in index[feature]:
-                similarities[number] = similarities.get(number, 0.0) + x * weight
+        starts, numbers, weights = self._postings
+        first, count = starts[scored.keys], starts[scored.keys + 1] - starts[scored.keys]
+        hit = count.nonzero()[0]
+        if not len(hit):
+            return found
+        count = count[hit]
+        # Every posting of every feature hit: its place in the posting arrays.
+        at = np.repeat(first[hit] - np.cumsum(count) + count, count) + np.arange(int(count.sum()))
+        pairs = np.repeat(scored.rows[hit], count) * len(self._neighbours) + numbers[at]
+        pairs, which = np.unique(pairs, return_inverse=True)
+        alike = np.bincount(which, weights=np.repeat(scored.values[hit], count) * weights[at])
+        close = (alike >= NEIGHBOUR_MIN).nonzero()[0]
+        for pair, similarity in zip(pairs[close].tolist(), alike[close].tolist()):
+            row, number = divmod(pair, len(self._neighbours))
+            found[row][number] = similarity
         return found
 
     def _model_decisions(self, read) -> list[Classification]:
@@ -493,8 +521,6 @@ class Classifier:
         pulls: list[dict[str | None, list[Match]]] = [{} for _ in read]
         for row, similarities in enumerate(self._neighbour_pulls(scored)):
             for number, similarity in similarities.items():
-                if similarity < NEIGHBOUR_MIN:
-                    continue
                 label, name = self._neighbours[number]
                 push = NEIGHBOUR_WEIGHT * similarity
                 if label is None:
