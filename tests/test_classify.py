@@ -487,3 +487,28 @@ def test_a_batch_keeps_a_corrected_entry_in_its_place():
     assert [r.theme for r in results] == [list(TYPICAL)[0], "transparency", *list(TYPICAL)[2:]]
     assert results[1].source == "correction" and results[1].themes == ("transparency", "collaboration")
     assert results == [classifier.classify(e) for e in entries]
+
+
+def test_classify_answers_each_line_a_program_writes_before_it_writes_the_next(tmp_path):
+    """Lines are classified in batches only while more are waiting: a program that writes a line and waits for
+    its answer (stdin still open) gets it."""
+    import select
+    import subprocess
+    import sys
+
+    cfg = write_config(tmp_path, [], corpus=None)
+    with subprocess.Popen([sys.executable, "-m", "briefings", "--config", str(cfg), "classify", "-"], cwd=tmp_path,
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
+        assert child.stdin is not None and child.stdout is not None
+        try:
+            for number, (theme, (title, text)) in enumerate(list(TYPICAL.items())[:2], start=1):
+                child.stdin.write(json.dumps({"id": number, "title": title, "text": text}) + "\n")
+                child.stdin.flush()
+                ready, _, _ = select.select([child.stdout], [], [], 60)
+                assert ready, "no answer while the input stays open"
+                answer = json.loads(child.stdout.readline())
+                assert (answer["id"], answer["theme"]) == (number, theme)
+        finally:
+            child.stdin.close()
+            child.wait(timeout=60)
+    assert child.returncode == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 
@@ -9,7 +10,9 @@ import click
 
 from briefings.cli import config_option, load_config
 
-BATCH = 256  # lines classified together: the model scores a batch much quicker than one line at a time
+# Lines classified together (the model scores a batch much quicker than one line at a time), as long as more
+# are waiting to be read.
+BATCH = 256
 
 
 @click.command()
@@ -72,12 +75,23 @@ def classify(ctx: click.Context, config_path, source) -> None:
             chunk.append({"id": None, "line": number, "error": str(exc)})
             continue
         chunk.append((number, item.get("id"), title, text))
-        if len(chunk) >= BATCH:
+        if len(chunk) >= BATCH or not _more_waiting(source):
             flush()
     flush()
     out.flush()
     if failed:
         ctx.exit(1)
+
+
+def _more_waiting(source) -> bool:
+    """Whether more input can be read at once: a file can, a pipe or terminal only when its writer has sent
+    more. A program that writes one line and waits for the answer gets it without waiting for a batch."""
+    import select
+
+    try:
+        return bool(select.select([source], [], [], 0)[0])
+    except (OSError, ValueError, TypeError, io.UnsupportedOperation):  # no descriptor (text in memory): all there
+        return True
 
 
 def _json_kind(value) -> str:
