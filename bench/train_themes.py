@@ -241,7 +241,7 @@ def figures(gold: Gold, decision) -> dict:
     second[rows, best] = False
     sec_n = int(second.sum())
     sec_tp = int((second & gold.sets).sum())
-    return {"accuracy": float(right.mean()), "macro_f1": sum(per_theme) / len(per_theme), "off_topic_f1": off,
+    return {"accuracy": float(right.mean()), "macro_f1": sum(per_theme) / len(per_theme), "per_theme_f1": per_theme, "off_topic_f1": off,
             "secondary_precision": sec_tp / sec_n if sec_n else 1.0, "secondary_tags": sec_n}
 
 
@@ -411,7 +411,8 @@ def main() -> None:
     print(f"secondary model: C {best['secondary_c']:g}, weights cut under {best['secondary_prune']:g}, thresholds "
           + " ".join(f"{t}:{v:.2f}" for t, v in zip(themes, thresholds)) + f"\n  out of fold "
           f"acc {fig['accuracy']:.3f}  macro-F1 {fig['macro_f1']:.3f}  off-F1 {fig['off_topic_f1']:.3f}  "
-          f"sec-prec {fig['secondary_precision']:.2f} ({fig['secondary_tags']})")
+          f"sec-prec {fig['secondary_precision']:.2f} ({fig['secondary_tags']})\n  per theme (F1 of full sets): "
+          + ", ".join(f"{t} {v:.2f}" for t, v in zip(themes, fig["per_theme_f1"])))
 
     everything = list(range(len(items)))
     tfidf, theme_model, on_model = fit_models(counts, labels, on, weights, everything, best["theme_c"], best["on_c"], themes,
@@ -441,7 +442,7 @@ def export(path: Path, tfidf: Tfidf, theme_model, on_model, secondary, themes, b
         "meta": {
             "trained_on": f"themes-real.jsonl train split ({n_real} items) + themes-examples.jsonl ({len(examples)})",
             "method": "TF-IDF uni+bigrams; multinomial logistic regression (themes), binary logistic regression (on topic)",
-            "cv": {k: round(v, 4) if isinstance(v, float) else v for k, v in fig.items()},
+            "cv": {k: round(v, 4) if isinstance(v, float) else v for k, v in fig.items() if k != "per_theme_f1"},
             "settings": {k: v for k, v in best.items() if k not in ("calibration", "secondary_thresholds")},
         },
         "themes": themes,
