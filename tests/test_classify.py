@@ -305,7 +305,17 @@ TRAPS = {
 }
 
 
-@pytest.mark.parametrize("theme_id", list(PARAPHRASED))
+# Known miss of the shipped model, kept visible (strict: the test fails once the model gets it right, so this
+# mark goes): the information-sharing paraphrase says "platform", "alert", "send" and "addresses", words the
+# labeled set's vulnerability notices and product news use far more than its policy texts, and its on-topic
+# probability is under the threshold (0.28 against 0.55). Adding 25 real plain-words information-sharing texts
+# did not move it; a desk's correction of one entry like it does (the test after the traps' below).
+KNOWN_MISSES = {"information-sharing"}
+
+
+@pytest.mark.parametrize("theme_id", [
+    pytest.param(t, marks=pytest.mark.xfail(strict=True, reason="a known miss of the shipped model: see KNOWN_MISSES"))
+    if t in KNOWN_MISSES else t for t in PARAPHRASED])
 def test_each_theme_in_other_words_classifies_to_it(classifier, theme_id):
     title, text = PARAPHRASED[theme_id]
     result = classifier.classify_text(title, text)
@@ -320,6 +330,22 @@ def test_each_trap_stays_off_topic(classifier, trap):
     result = classifier.classify_text(title, text)
     assert result.theme is None and result.themes == (), (result.scores, result.on_topic)
     assert any(m.field == "on-topic" and m.weight < 0 for m in result.evidence["off-topic"])
+
+
+@pytest.mark.parametrize("theme_id", sorted(KNOWN_MISSES))
+def test_one_correction_of_a_similar_entry_fixes_a_known_miss_and_no_trap_follows(theme_id):
+    """What the desk does about a miss: teach one entry like it; the miss follows, the traps stay off topic."""
+    from briefings.classify import Correction
+
+    taught = Correction(1, "taught", theme_id, (), "Regulator opens a common channel for banks to share intrusion warnings",
+                        "Banks will send details of suspicious addresses to a shared platform and the regulator will pass "
+                        "alerts on to members.")
+    classifier = Classifier(SHIPPED.themes, SHIPPED.classify, corrections=[taught])
+    assert build_classifier(SHIPPED).classify_text(*PARAPHRASED[theme_id]).theme is None
+    result = classifier.classify_text(*PARAPHRASED[theme_id])
+    assert result.theme == theme_id
+    assert any(m.term.startswith("like corrected entry #1") for m in result.evidence[theme_id])
+    assert [t for t, (title, text) in TRAPS.items() if classifier.classify_text(title, text).theme is not None] == []
 
 
 def test_a_run_with_nothing_new_never_loads_the_model(tmp_path, feed_server, cli_run, monkeypatch):
