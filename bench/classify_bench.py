@@ -43,7 +43,7 @@ OFF = "off-topic"
 METHODS = ("model", "terms")
 # Items from this id on were added after the model's settings were last tuned, and their held-out part
 # was never looked at while tuning: the held-out figures are also given for them alone, a blind check.
-BLIND_FROM = "r-5001"
+BLIND_FROM = 5001  # r-5001 and every later number
 
 
 def load(split: str) -> list[dict]:
@@ -174,7 +174,7 @@ def main() -> None:
             figures[method] = scores(items, results[method])
             figures[method]["cli_seconds"] = round(seconds[method], 2)
             figures[method]["entries_per_second"] = round(speed(args.config, items, method))
-    blind = [k for k, i in enumerate(items) if i["id"] >= BLIND_FROM]
+    blind = [k for k, i in enumerate(items) if int(i["id"].removeprefix("r-")) >= BLIND_FROM]
     if blind:
         for method in METHODS:
             figures[method]["blind"] = scores([items[k] for k in blind], [results[method][k] for k in blind])
@@ -199,7 +199,7 @@ def main() -> None:
               + (f"{values[1]:>18.3f}" if values[1] is not None else f"{'-':>18}") + f"   {target}")
     if blind:
         subset = [items[k] for k in blind]
-        print(f"of which added after tuning (ids from {BLIND_FROM}, never looked at while tuning): {len(subset)} items "
+        print(f"of which added after tuning (ids from r-{BLIND_FROM}, never looked at while tuning): {len(subset)} items "
               f"({sum(1 for i in subset if i['off_topic'])} off-topic), {len({i['origin'] for i in subset})} origins")
         for label, key, target in rows:
             values = [figures[m]["blind"][key] for m in METHODS]

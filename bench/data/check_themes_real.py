@@ -37,7 +37,7 @@ FIELDS = {
 MIN_WORDS, MAX_WORDS = 40, 120
 TARGET_TOTAL, TARGET_OFF, TARGET_THEME, TARGET_HELDOUT_THEME = 800, 200, 40, 8
 DATE = re.compile(r"^(20[1-2]\d)(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
-ID = re.compile(r"^r-\d{4}$")
+ID = re.compile(r"^r-\d{4,5}$")
 
 
 def check_item(item: dict) -> list[str]:
@@ -54,7 +54,7 @@ def check_item(item: dict) -> list[str]:
     if problems:
         return problems
     if not ID.match(item["id"]):
-        problems.append(f"id {item['id']!r} is not r-NNNN")
+        problems.append(f"id {item['id']!r} is not r-NNNN (or r-NNNNN)")
     if item["split"] not in SPLITS:
         problems.append(f"split {item['split']!r} is not one of {SPLITS}")
     for name in ("origin", "title", "source"):
