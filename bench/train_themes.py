@@ -57,7 +57,11 @@ from briefings.themes_model import FORMAT, MODEL_PATH, features  # noqa: E402
 DATA = ROOT / "bench" / "data" / "themes-real.jsonl"
 EXAMPLES = ROOT / "themes-examples.jsonl"
 MIN_DF = 2
-SECONDARY_PRECISION = 0.72  # of all secondary tags together, out of fold
+# Of all secondary tags together, at least this share right out of fold. Thresholds fitted to the folds they are
+# counted on look better than they are: the nested figure (each fold's thresholds fitted on the other folds) is
+# printed and kept in the model's meta. A higher bar would make the nested share honest (0.84 for 0.73 on the
+# 1,002 train items) but drops critical-infrastructure, the commonest secondary theme, entirely.
+SECONDARY_PRECISION = 0.72
 PRIMARY_SLACK = 0.005  # of accuracy + off-topic F1, out of fold: settings this close to the best are as good
 PRUNE = 0.1  # weights smaller than this are left out (in cross-validation too, so its figures are the shipped model's)
 # A text's TF-IDF vector is divided by its L2 norm, but by no less than this: a text of one or two
@@ -407,11 +411,26 @@ def main() -> None:
     top = max(o[0] for o in options)
     _, best["secondary_c"], best["secondary_prune"], thresholds, fig = max(
         (o for o in options if o[0] >= top - SECONDARY_PRUNE_SLACK), key=lambda o: (o[2], o[0]))
+    # How right the secondary tags are when each fold's thresholds are fitted on the other folds (nested).
+    logits = secondary_logits[best["secondary_c"], best["secondary_prune"]]
+    nested = np.zeros((n_real, len(themes)), bool), np.zeros(n_real, bool), np.zeros(n_real, int)
+    for _, held in folds:
+        rest = np.setdiff1d(np.arange(n_real), held)
+        bars = per_theme_thresholds(Gold([real[i] for i in rest], themes), theme_logits[rest], on_logits[rest],
+                                    terms[rest], best, logits[rest], themes)
+        on_topic, primary, sets = decide(theme_logits[held], on_logits[held], terms[held], best["term_weight"],
+                                         best["on_term_weight"], best["calibration"], best["on_threshold"], bars, themes,
+                                         logits[held])
+        nested[0][held], nested[1][held], nested[2][held] = sets, on_topic, primary
+    nested_fig = figures(Gold(real, themes), (nested[1], nested[2], nested[0]))
+    best["nested"] = {k: round(v, 4) for k, v in nested_fig.items() if isinstance(v, float)}
     best["secondary_thresholds"] = [round(float(t), 4) for t in thresholds]
     print(f"secondary model: C {best['secondary_c']:g}, weights cut under {best['secondary_prune']:g}, thresholds "
           + " ".join(f"{t}:{v:.2f}" for t, v in zip(themes, thresholds)) + f"\n  out of fold "
           f"acc {fig['accuracy']:.3f}  macro-F1 {fig['macro_f1']:.3f}  off-F1 {fig['off_topic_f1']:.3f}  "
-          f"sec-prec {fig['secondary_precision']:.2f} ({fig['secondary_tags']})\n  per theme (F1 of full sets): "
+          f"sec-prec {fig['secondary_precision']:.2f} ({fig['secondary_tags']})\n  nested (thresholds fitted on the other folds): "
+          f"macro-F1 {nested_fig['macro_f1']:.3f}  sec-prec {nested_fig['secondary_precision']:.3f} ({nested_fig['secondary_tags']})"
+          "\n  per theme (F1 of full sets): "
           + ", ".join(f"{t} {v:.2f}" for t, v in zip(themes, fig["per_theme_f1"])))
 
     everything = list(range(len(items)))
