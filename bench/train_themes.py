@@ -19,8 +19,8 @@ sublinear tf, features in at least two documents, L2-normalized with a floor), t
 - a secondary model: one binary logistic regression per theme over the on-topic items
   (is the theme among the item's themes, primary or secondary?), its weights cut under
   the largest of SECONDARY_PRUNES that costs no out-of-fold macro-F1 (within 0.005),
-  with the probability threshold, per theme, of best out-of-fold F1 for that theme
-  while the secondary tags of all themes together stay right at least 72% of the time.
+  with one probability threshold for every theme, of best out-of-fold macro-F1 while
+  the secondary tags of all themes together stay right at least 72% of the time.
 
 Every hyper-parameter (C and class weights of each model, the examples' weight, both term weights, the
 secondary cut) and both thresholds are chosen by cross-validation inside the train split, folds grouped
@@ -57,10 +57,8 @@ from briefings.themes_model import FORMAT, MODEL_PATH, features  # noqa: E402
 DATA = ROOT / "bench" / "data" / "themes-real.jsonl"
 EXAMPLES = ROOT / "themes-examples.jsonl"
 MIN_DF = 2
-# Of all secondary tags together, at least this share right out of fold. Thresholds fitted to the folds they are
-# counted on look better than they are: the nested figure (each fold's thresholds fitted on the other folds) is
-# printed and kept in the model's meta. A higher bar would make the nested share honest (0.84 for 0.73 on the
-# 1,002 train items) but drops critical-infrastructure, the commonest secondary theme, entirely.
+# Of all secondary tags together, at least this share right out of fold. The nested figure (the bar fitted on the
+# other folds than those it is counted on) is printed and kept in the model's meta.
 SECONDARY_PRECISION = 0.72
 PRIMARY_SLACK = 0.005  # of accuracy + off-topic F1, out of fold: settings this close to the best are as good
 PRUNE = 0.1  # weights smaller than this are left out (in cross-validation too, so its figures are the shipped model's)
@@ -266,47 +264,19 @@ def choose_thresholds(gold: Gold, theme_logits, on_logits, terms, alpha, beta, t
     return calibration, float(best_on)
 
 
-def per_theme_thresholds(gold: Gold, theme_logits, on_logits, terms, best, secondary_logits, themes) -> np.ndarray:
-    """Each theme's secondary threshold, on out-of-fold scores: the one of best F1 for that theme (full sets)
+def secondary_thresholds(gold: Gold, theme_logits, on_logits, terms, best, secondary_logits, themes) -> np.ndarray:
+    """The secondary threshold, on out-of-fold scores: one for every theme, the one of best macro-F1 (full sets)
     while the secondary tags of all themes together stay right at least SECONDARY_PRECISION of the time.
-    Coordinate ascent: every theme starts untagged (threshold 2), then each in turn takes its best threshold
-    given the others', until a pass changes nothing; a theme that cannot gain without breaking the
-    precision is never secondary."""
-    chosen = np.full(len(themes), 2.0)
-
-    def outcome(bar):
-        on_topic, primary, sets = decide(theme_logits, on_logits, terms, best["term_weight"], best["on_term_weight"],
-                                         best["calibration"], best["on_threshold"], bar, themes, secondary_logits)
-        second = sets.copy()
-        second[np.arange(len(primary)), primary] = False
-        n = int(second.sum())
-        precision = float((second & gold.sets).sum()) / n if n else 1.0
-        return sets, precision
-
-    def theme_f1(sets, j):
-        return f1(int((sets[:, j] & gold.sets[:, j]).sum()), int((sets[:, j] & ~gold.sets[:, j]).sum()),
-                  int((~sets[:, j] & gold.sets[:, j]).sum()))
-
-    for _ in range(5):
-        changed = False
-        for j in range(len(themes)):
-            sets, _ = outcome(chosen)
-            best_j = (theme_f1(sets, j), float(chosen[j]))
-            for t in THRESHOLDS:
-                bar = chosen.copy()
-                bar[j] = t
-                sets, precision = outcome(bar)
-                if precision < SECONDARY_PRECISION:
-                    continue
-                score = theme_f1(sets, j)
-                if score > best_j[0] + 1e-9:
-                    best_j = (score, float(t))
-            if best_j[1] != chosen[j]:
-                chosen[j] = best_j[1]
-                changed = True
-        if not changed:
-            break
-    return np.minimum(chosen, 1.0)
+    One bar, not one per theme: per-theme bars fitted this way were right 0.65 of the time on folds they were
+    not fitted on (nested), one bar 0.73, with a better macro-F1 too (0.805 against 0.798, 1,002 train items)."""
+    best_bar, best_f1 = 2.0, -1.0
+    for t in THRESHOLDS:
+        bar = np.full(len(themes), t)
+        fig = figures(gold, decide(theme_logits, on_logits, terms, best["term_weight"], best["on_term_weight"],
+                                   best["calibration"], best["on_threshold"], bar, themes, secondary_logits))
+        if fig["secondary_precision"] >= SECONDARY_PRECISION and fig["macro_f1"] > best_f1 + 1e-9:
+            best_bar, best_f1 = float(t), fig["macro_f1"]
+    return np.full(len(themes), min(best_bar, 1.0))
 
 
 def main() -> None:
@@ -401,7 +371,7 @@ def main() -> None:
                     secondary_logits[c, cut][score_idx, j] = x @ w + model.intercept_[0]
     options = []
     for (c, cut), logits in secondary_logits.items():
-        thresholds = per_theme_thresholds(gold, theme_logits, on_logits, terms[:n_real], best, logits, themes)
+        thresholds = secondary_thresholds(gold, theme_logits, on_logits, terms[:n_real], best, logits, themes)
         sec_fig = figures(gold, decide(theme_logits, on_logits, terms[:n_real], best["term_weight"], best["on_term_weight"],
                                        best["calibration"], best["on_threshold"], thresholds, themes, logits))
         options.append((sec_fig["macro_f1"], c, cut, thresholds, sec_fig))
@@ -416,7 +386,7 @@ def main() -> None:
     nested = np.zeros((n_real, len(themes)), bool), np.zeros(n_real, bool), np.zeros(n_real, int)
     for _, held in folds:
         rest = np.setdiff1d(np.arange(n_real), held)
-        bars = per_theme_thresholds(Gold([real[i] for i in rest], themes), theme_logits[rest], on_logits[rest],
+        bars = secondary_thresholds(Gold([real[i] for i in rest], themes), theme_logits[rest], on_logits[rest],
                                     terms[rest], best, logits[rest], themes)
         on_topic, primary, sets = decide(theme_logits[held], on_logits[held], terms[held], best["term_weight"],
                                          best["on_term_weight"], best["calibration"], best["on_threshold"], bars, themes,

@@ -12,9 +12,9 @@ run with nothing to classify pays for neither), and scores a batch of entries at
   calibrated on out-of-fold scores, with the threshold that gave the best
   off-topic F1;
 - a secondary model: one binary logistic regression per theme (is the theme among
-  the entry's themes?), with the probability a secondary theme needs, per theme,
-  chosen for that theme's F1 while all secondary tags together were right at
-  least 72% of the time (out of fold).
+  the entry's themes?), with the probability a secondary theme needs (the file
+  gives one per theme; training sets them all to the one of best macro-F1 while
+  all secondary tags together were right at least 72% of the time, out of fold).
 
 Weights too small to matter are left out of the file (the cut chosen on
 cross-validation). In memory the features are numbered, the weights are dense
