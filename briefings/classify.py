@@ -504,6 +504,8 @@ class Classifier:
         (a theme the model has not learned competes by its terms: at the threshold it ties the best)."""
         import numpy as np
 
+        from briefings.themes_model import logistic
+
         model = self._model
         if model is None:
             raise RuntimeError("the model decision needs the model loaded")
@@ -532,8 +534,7 @@ class Classifier:
                     else:  # a theme the model has not learned: its terms and its neighbours decide
                         terms[row, column[label]] += push
                 pulls[row].setdefault(label, []).append(Match(f"{name} ({similarity:.2f})", CORRECTION_FIELD, 1, round(push, 3)))
-        a, b = model.calibration
-        p_on = 1.0 / (1.0 + np.exp(-(a * on_z + b)))
+        p_on = model.on_probability(on_z)
         forced = np.zeros(len(read), dtype=bool)
         if len(learned) < len(ids):
             best = logits[:, learned].max(axis=1) if learned else np.zeros(len(read))
@@ -555,14 +556,16 @@ class Classifier:
         if cols:
             taken = [k for k, t in enumerate(model.secondary_themes) if t in column]
             z = np.array(scored.secondary).reshape(len(read), -1)[:, taken] + alpha * terms[:, cols]
-            second[:, cols] = 1.0 / (1.0 + np.exp(-z))
+            second[:, cols] = logistic(z)
             bars[cols] = [model.secondary_thresholds[ids[j]] for j in cols]
         second[np.arange(len(read)), primary] = -1.0
         tagged = (second >= bars) & on_topic[:, None]
         shown = np.where(forced, np.maximum(p_on, model.on_threshold), p_on)
         scores = np.round(shown[:, None] * probabilities, 4).tolist()
+        # How sure: the gap between the two likeliest themes (1 where fewer than two compete).
         ranked = -np.sort(-probabilities, axis=1)
-        gap = np.where(competing.sum(axis=1) > 1, ranked[:, 0] - ranked[:, 1 % max(len(ids), 1)] if ids else 1.0, 1.0)
+        gap = ranked[:, 0] - ranked[:, 1] if len(ids) > 1 else np.ones(len(read))
+        gap = np.where(competing.sum(axis=1) > 1, gap, 1.0)
         distance = np.abs(p_on - model.on_threshold)
         margins = np.round(np.minimum(distance, np.where(p_on >= model.on_threshold, gap, 1.0)), 4).tolist()
         decided: list[tuple[str, ...]] = []
@@ -575,9 +578,10 @@ class Classifier:
                 others.sort(key=lambda j: -second[row, j])  # stable: ties keep the themes' order
             decided.append((ids[primary[row]], *(ids[j] for j in others[:MAX_SECONDARY])))
         # The words and phrases that decided the primary theme and the on-topic call, for every row at once.
-        for_theme = model.strongest(scored, [d[0] if d and d[0] in model.intercepts else None for d in decided], 6)
-        on_side = model.strongest(scored, [d[0] if d else None for d in decided], 5, on_topic=True)
-        off_side = model.strongest(scored, [None if d else OFF_TOPIC for d in decided], 6, on_topic=True, towards=-1)
+        on_column = model.column(None)
+        for_theme = model.strongest(scored, [model.column(d[0]) if d and d[0] in model.intercepts else None for d in decided], 6)
+        on_side = model.strongest(scored, [on_column if d else None for d in decided], 5)
+        off_side = model.strongest(scored, [None if d else on_column for d in decided], 6, towards=-1)
         results = []
         on_rounded = np.round(p_on, 4).tolist()
         for row, ((_, _, evidence), themes) in enumerate(zip(read, decided)):
@@ -599,7 +603,7 @@ class Classifier:
         return results
 
     def _decide(self, scores: dict[str, float], evidence: dict[str, list[Match]]) -> Classification:
-        order = {t.id: i for i, t in enumerate(self.themes)}
+        order = self._order
         ranked = sorted((s, -order[t], t) for t, s in scores.items() if s > 0)
         ranked.reverse()
         themes: tuple[str, ...] = ()
@@ -647,13 +651,6 @@ def corrected(correction: Correction) -> Classification:
         evidence={label: (match,)},
         source="correction",
     )
-
-
-def _margin(probabilities: dict[str, float], ranked: list[str], p_on: float, on_threshold: float) -> float:
-    """How sure a decision is: the smaller of the distance to the on-topic threshold and the gap
-    between the two likeliest themes (0: a coin toss)."""
-    gap = probabilities[ranked[0]] - probabilities[ranked[1]] if len(ranked) > 1 else 1.0
-    return min(abs(p_on - on_threshold), gap if p_on >= on_threshold else 1.0)
 
 
 def example_key(title: str, text: str) -> str:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,30 +200,34 @@ class ThemeModel:
         themes = totals[:, 1:].tolist()
         return Scored(keys, values, rows, starts.tolist(), themes, totals[:, 0].tolist(), secondary.tolist())
 
-    def on_probability(self, on_logit: float) -> float:
+    def on_probability(self, on_logits: "np.ndarray") -> "np.ndarray":
+        """The calibrated probability of being on topic, for on-topic scores (the model's, plus what the terms
+        and the neighbours add)."""
         a, b = self.calibration
-        return sigmoid(a * on_logit + b)
+        return logistic(a * on_logits + b)
+
+    def column(self, theme: str | None) -> int:
+        """A model's column in the weight table: 0 the on-topic model (theme None), then the themes'."""
+        return 0 if theme is None else 1 + self.themes.index(theme)
 
     def contributions(self, scored: Scored, row: int, theme: str | None) -> list[tuple[float, str]]:
         """(weight, feature) of every feature of a row with a weight for a theme (None: the on-topic model)."""
         keys, values = scored.vector(row)
-        column = 0 if theme is None else 1 + self.themes.index(theme)
-        weights = self.weights[keys, column]
+        weights = self.weights[keys, self.column(theme)]
         names = self.names
         return [(x * w, names[k]) for x, k, w in zip(values.tolist(), keys.tolist(), weights.tolist()) if w]
 
-    def strongest(self, scored: Scored, themes: list[str | None], count: int, *, on_topic: bool = False,
+    def strongest(self, scored: Scored, columns: list[int | None], count: int, *,
                   towards: int = 1) -> list[list[tuple[float, str]]]:
-        """Per row, the count features that pushed hardest towards the row's theme (on_topic: towards the
-        on-topic model's side, towards=-1: off topic), strongest first, as (weight, feature); a row whose
-        theme is None gets none. Ties go as (weight, feature) tuples sort."""
+        """Per row, the count features that pushed hardest up the row's column of the weight table (``column``;
+        towards=-1: down it), strongest first, as (weight, feature); a row whose column is None gets none.
+        Ties go as (weight, feature) tuples sort."""
         np = self._np
-        n = len(themes)
-        column = np.array([-1 if t is None else (0 if on_topic else 1 + self.themes.index(t)) for t in themes] or [0])
-        columns = column[scored.rows]
-        wanted = columns >= 0
+        n = len(columns)
+        by_row = np.array([-1 if c is None else c for c in columns] or [0])[scored.rows]  # -1: none wanted
+        wanted = by_row >= 0
         parts = np.zeros(len(scored.keys))
-        parts[wanted] = scored.values[wanted] * self.weights[scored.keys[wanted], columns[wanted]] * towards
+        parts[wanted] = scored.values[wanted] * self.weights[scored.keys[wanted], by_row[wanted]] * towards
         # Strongest first within each row: one stable sort by row, then weight (row x span - weight, where
         # span exceeds every weight). Among equal weights the feature that sorts last comes first (off
         # topic: first), as (weight, feature) tuples sort: features are numbered in sorted order, and
@@ -245,20 +248,11 @@ class ThemeModel:
         return found
 
 
-def sigmoid(z: float) -> float:
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
+def logistic(z: "np.ndarray") -> "np.ndarray":
+    """1 / (1 + e^-z), element by element, without overflow however large z is (many neighbours' pushes add up)."""
+    import numpy as np
 
-
-def softmax(logits: dict[str, float]) -> dict[str, float]:
-    if not logits:
-        return {}
-    top = max(logits.values())
-    exps = {t: math.exp(z - top) for t, z in logits.items()}
-    total = sum(exps.values())
-    return {t: e / total for t, e in exps.items()}
+    return np.exp(-np.logaddexp(0.0, -z))
 
 
 _LOADED: dict[Path, ThemeModel] = {}

@@ -459,7 +459,7 @@ def test_the_split_weight_tables_score_as_the_model_file(title, text):
     parts = {f: w for w, f in model.contributions(batch, 1, best)}
     assert parts == {f: x * dict(data["features"][f][2])[themes.index(best)]
                      for f, x in vec.items() if themes.index(best) in dict(data["features"][f][2])}
-    strongest = model.strongest(batch, [None, best, None], 6)
+    strongest = model.strongest(batch, [None, model.column(best), None], 6)
     assert strongest[0] == strongest[2] == [] and strongest[1] == sorted(
         [(w, f) for f, w in parts.items() if w > 0], reverse=True)[:6]
 
@@ -538,3 +538,16 @@ def test_classify_answers_each_line_a_program_writes_before_it_writes_the_next(t
             child.stdin.close()
             child.wait(timeout=60)
     assert child.returncode == 0
+
+
+def test_the_logistic_of_a_huge_score_is_exact_and_silent():
+    """Many corrections alike can push a score past what exp() can hold: no overflow warning reaches the user."""
+    import warnings
+
+    import numpy as np
+
+    from briefings.themes_model import logistic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert logistic(np.array([-1000.0, 0.0, 1000.0])).tolist() == [0.0, 0.5, 1.0]
