@@ -57,13 +57,43 @@ if hasattr(os, "register_at_fork"):
 
 class Lock:
     """What every lock of briefings offers (FileLock here; AdvisoryLock on PostgreSQL): acquire, release,
-    and ``with lock.held(timeout):`` around one job."""
+    and ``with lock.held(timeout):`` around one job. A taken lock has ``fd`` (the descriptor a forked child
+    closes) and ``owner`` (the pid that took it)."""
+
+    what: str
+    fd: int | None
+    owner: int | None
 
     def acquire(self, timeout: float = 0.0, *, should_stop: Callable[[], bool] | None = None) -> None:
         raise NotImplementedError
 
     def release(self) -> None:
+        """Let go of the lock. A forked child's copy only forgets it: the lock is the parent's, and the child
+        closed its descriptor when it started."""
+        if self.fd is None:
+            return
+        fd, self.fd = self.fd, None
+        if self.owner != os.getpid():
+            self._forget()
+            return
+        _held.discard(fd)
+        self._let_go(fd)
+
+    def _let_go(self, fd: int) -> None:
+        """Release what this process holds (fd: its descriptor)."""
         raise NotImplementedError
+
+    def _forget(self) -> None:
+        """Drop a forked copy's reference to the parent's lock, releasing nothing."""
+
+    def _busy(self, holder: str, where: str, waited: float, timeout: float, stopping: bool) -> "LockBusy":
+        """The refusal when the lock stays taken: who holds it, and how long this process waited."""
+        if stopping:
+            waited_text = f"; stopped waiting after {waited:.1f} s: briefings is stopping"
+        else:
+            waited_text = f"; waited {waited:.0f} s" if timeout else ""
+        return LockBusy(f"{self.what}: the lock is held by {holder} ({where}){waited_text}",
+                        "wait for it to finish, or stop it; the lock goes when its process ends")
 
     @contextmanager
     def held(self, timeout: float = 0.0, **kwargs) -> Iterator["Lock"]:
@@ -105,14 +135,7 @@ class FileLock(Lock):
                 stopping = bool(should_stop and should_stop())
                 if waited >= timeout or stopping:
                     os.close(fd)
-                    if stopping:
-                        waited_text = f"; stopped waiting after {waited:.1f} s: briefings is stopping"
-                    else:
-                        waited_text = f"; waited {waited:.0f} s" if timeout else ""
-                    raise LockBusy(
-                        f"{self.what}: the lock is held by {self.holder()} ({self.path}){waited_text}",
-                        "wait for it to finish, or stop it; the lock goes when its process ends",
-                    ) from None
+                    raise self._busy(self.holder(), str(self.path), waited, timeout, stopping) from None
                 time.sleep(0.1)
         try:
             os.ftruncate(fd, 0)
@@ -129,19 +152,12 @@ class FileLock(Lock):
         return storage_fault(exc, self.path, "the lock file") or StoreError(
             f"{self.path}: the lock file cannot be taken: {exc.strerror or exc}: check the folder of the [state] path")
 
-    def release(self) -> None:
-        if self.fd is None:
-            return
-        if self.owner != os.getpid():  # a forked child's copy: the descriptor is closed already
-            self.fd = None
-            return
-        _held.discard(self.fd)
+    def _let_go(self, fd: int) -> None:
         try:
-            os.ftruncate(self.fd, 0)
+            os.ftruncate(fd, 0)
         finally:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
 
 def job_lock(state) -> FileLock:

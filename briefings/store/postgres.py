@@ -442,7 +442,7 @@ class AdvisoryLock(Lock):
     def acquire(self, timeout: float = 0.0, *, should_stop: Callable[[], bool] | None = None,
                 poll: float = 0.5) -> None:
         """Take the lock, waiting up to timeout seconds (math.inf: until it comes); LockBusy if it stays taken."""
-        from briefings.lock import LockBusy, _held
+        from briefings.lock import _held
 
         connection = connect(self.url, self.password_env, purpose="lock")
         started = time.monotonic()
@@ -454,15 +454,7 @@ class AdvisoryLock(Lock):
                 waited = time.monotonic() - started
                 stopping = bool(should_stop and should_stop())
                 if waited >= timeout or stopping:
-                    holder = self.holder(connection)
-                    if stopping:
-                        waited_text = f"; stopped waiting after {waited:.1f} s: briefings is stopping"
-                    else:
-                        waited_text = f"; waited {waited:.0f} s" if timeout else ""
-                    raise LockBusy(
-                        f"{self.what}: the lock is held by {holder} ({describe(self.url)}){waited_text}",
-                        "wait for it to finish, or stop it; the lock goes when its process ends",
-                    )
+                    raise self._busy(self.holder(connection), describe(self.url), waited, timeout, stopping)
                 time.sleep(min(poll, max(0.01, timeout - waited)))
         except BaseException:
             connection.close()
@@ -485,19 +477,12 @@ class AdvisoryLock(Lock):
             return f"its session on {describe(self.url)} ended ({text})"
         return None if held else f"its session on {describe(self.url)} no longer holds it"
 
-    def release(self) -> None:
-        from briefings.lock import _held
+    def _let_go(self, fd: int) -> None:
+        connection, self.connection = self.connection, None
+        connection.close()  # the session ends, and its advisory lock with it
 
-        if self.connection is None:
-            return
-        if self.owner != os.getpid():  # a forked child's copy: its socket is closed already
-            self.connection = None
-            return
-        _held.discard(self.fd)
-        try:
-            self.connection.close()  # the session ends, and its advisory lock with it
-        finally:
-            self.connection = self.fd = None
+    def _forget(self) -> None:
+        self.connection = None  # a forked child's copy: its socket is closed already
 
 
 class PgFullText:
